@@ -1,0 +1,54 @@
+"""The TensorFlow/Keras side of segdemo: NHWC tensors, Keras 3 layers and models.
+
+``segdemo.torch`` and ``segdemo.tensorflow`` expose the same names with the same arguments. Names are
+loaded from their modules on first use, so importing this package is cheap and a chapter that uses one
+framework never loads the other.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Public name -> module (relative to this package) that defines it.
+_EXPORTS: dict[str, str] = {
+    # Max pooling that remembers where each maximum came from, and the unpooling that uses it.
+    "MaxPoolingWithArgmax2D": "pooling",
+    "MaxUnpooling2D": "pooling",
+    # FCN's upsampling: transposed convolution initialised to bilinear interpolation.
+    "BilinearInitializer": "upsampling",
+    "BilinearUpsampling2D": "upsampling",
+    # Encoders with the parameter names of torchvision / keras.applications.
+    "vgg16": "backbones",
+    "vgg16_bn": "backbones",
+    "resnet50": "backbones",
+    # Segmentation models of the book.
+    "encoder_decoder": "models",
+    "segnet_small": "models",
+    "segnet_basic": "models",
+    "segnet": "models",
+    "resnet50_segnet": "models",
+    "fcn32s": "models",
+    "fcn16s": "models",
+    "fcn8s": "models",
+    "MODEL_BUILDERS": "models",
+    "build_model": "models",
+    # Training and evaluation.
+    "fit": "train",
+    "evaluate": "train",
+    "predict": "train",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -1,0 +1,6 @@
+"""Shared test settings: quiet, deterministic frameworks on CPU."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
