@@ -7,9 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # Notebooks run with an IPython profile that leaves C-level logs (TensorFlow's oneDNN banner) on the
-# terminal instead of in cell outputs, and with a non-interactive matplotlib backend.
+# terminal instead of in cell outputs, and that stores figures inline.
 export IPYTHONDIR := $(CURDIR)/tools/ipython
-export MPLBACKEND := Agg
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
 export SEGDEMO_PROFILE ?= quick

@@ -1,5 +1,9 @@
 # Kernel settings for executing the book's notebooks (make test / make book / make notebooks set IPYTHONDIR here).
+c = get_config()  # noqa: F821 (provided by IPython)
+
 # TensorFlow writes C++ log lines (the oneDNN banner) straight to file descriptor 2. Leaving fd output
 # uncaptured keeps those lines on the terminal and out of the notebooks' stored outputs and the pages.
-c = get_config()  # noqa: F821 (provided by IPython)
 c.IPKernelApp.capture_fd_output = False
+
+# Figures are stored in the notebooks whatever MPLBACKEND the calling process has (pytest sets Agg).
+c.IPKernelApp.matplotlib = "inline"
