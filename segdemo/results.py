@@ -1,0 +1,231 @@
+"""Result files: small JSON records of a training run, with provenance, and tables built from them.
+
+The experiment runner (``python -m segdemo train``) writes ``results/<data>/<model>-<framework>-<profile>.json``;
+chapters read them back with ``load_results`` and show them with ``format_table`` next to the papers' numbers.
+A result file holds scores per evaluated split, the per-epoch history, the class weights and a ``provenance``
+block (git commit, library versions, device, timings, command line). It never holds large arrays. Numpy only.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from segdemo import training
+
+SCHEMA_VERSION = 1
+"""Bumped when the layout of result files changes."""
+
+MAX_RESULT_BYTES = 256 * 1024
+"""Result files are committed: refuse anything this large (a sign that an array slipped in)."""
+
+SUMMARY_KEYS = ("global_accuracy", "class_accuracy", "mean_iou", "boundary_f1", "per_class_iou")
+"""What a result file keeps of ``evaluate``'s output for each split."""
+
+DEFAULT_RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
+"""The repository's ``results/`` folder (next to the ``segdemo`` package in a checkout)."""
+
+
+def result_path(output_dir: str | os.PathLike[str], data: str, model: str, framework: str, profile: str) -> Path:
+    """``<output_dir>/<data>/<model>-<framework>-<profile>.json``."""
+    return Path(output_dir) / data / f"{model}-{framework}-{profile}.json"
+
+
+def summarise_scores(evaluation: Mapping[str, Any]) -> dict[str, Any]:
+    """Keeps the small part of an ``evaluate`` result: the headline scores and the per-class IoU (a list)."""
+    missing = [key for key in SUMMARY_KEYS if key not in evaluation]
+    if missing:
+        raise ValueError(f"evaluation lacks {missing}; pass the dict returned by segdemo.<framework>.evaluate.")
+    return training.json_safe({key: evaluation[key] for key in SUMMARY_KEYS})
+
+
+def write_result(path: str | os.PathLike[str], result: Mapping[str, Any]) -> Path:
+    """Writes one result file atomically (temporary file, then ``os.replace``).
+
+    Args:
+        path: where to write, usually ``result_path(...)``.
+        result: JSON-able mapping; numpy scalars and arrays are converted, NaN becomes ``null``.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: when the encoded file would exceed ``MAX_RESULT_BYTES`` (keep arrays out of results).
+    """
+    record = {"schema": SCHEMA_VERSION, **training.json_safe(dict(result))}
+    text = json.dumps(record, indent=2, allow_nan=False) + "\n"
+    if len(text.encode("utf-8")) > MAX_RESULT_BYTES:
+        raise ValueError(
+            f"Result for {path} would be {len(text.encode('utf-8'))} bytes (limit {MAX_RESULT_BYTES}); "
+            "store summaries, not arrays (confusion matrices and predictions belong in runs/)."
+        )
+    return training.atomic_write_text(path, text)
+
+
+def read_result(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Reads a result file written by ``write_result``.
+
+    Returns:
+        The record; undefined scores (NaN when written) are ``None``. ``"path"`` is added.
+
+    Raises:
+        FileNotFoundError: naming the missing file.
+        ValueError: when the file is not valid JSON or not a result record.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No result file {path}; create it with `python -m segdemo train ...` (see `python -m segdemo train --help`)."
+        )
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); delete it and run the experiment again.") from None
+    if not isinstance(record, dict) or "schema" not in record:
+        raise ValueError(f"{path} is not a segdemo result file (no 'schema' key).")
+    record["path"] = str(path)
+    return record
+
+
+def load_results(
+    data: str,
+    results_dir: str | os.PathLike[str] | None = None,
+    *,
+    profile: str | None = None,
+    framework: str | None = None,
+    model: str | None = None,
+) -> list[dict[str, Any]]:
+    """Reads every result file of one dataset, optionally filtered, sorted by model, framework, profile.
+
+    Args:
+        data: dataset name, e.g. ``"camvid"`` or ``"synthetic"``.
+        results_dir: folder holding ``<data>/*.json``; ``None``: the repository's ``results/``.
+        profile, framework, model: keep only records with these values.
+
+    Returns:
+        A list of records (``read_result``); empty when there are none.
+    """
+    folder = Path(results_dir) if results_dir is not None else DEFAULT_RESULTS_DIR
+    records = []
+    for path in sorted((folder / data).glob("*.json")):
+        record = read_result(path)
+        wanted = {"profile": profile, "framework": framework, "model": model}
+        if all(value is None or record.get(key) == value for key, value in wanted.items()):
+            records.append(record)
+    return sorted(records, key=lambda r: (str(r.get("model")), str(r.get("framework")), str(r.get("profile"))))
+
+
+def _lookup(record: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = record
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def format_table(
+    results: Sequence[Mapping[str, Any]],
+    columns: Mapping[str, str] | Sequence[str],
+    *,
+    percent: bool = True,
+    digits: int = 1,
+) -> str:
+    """A Markdown table of result records (or hand-made rows such as a paper's numbers).
+
+    Args:
+        results: records from ``load_results`` or plain dicts shaped alike, e.g.
+            ``{"model": "SegNet (paper, test)", "splits": {"test": {"mean_iou": 0.6}}}``.
+        columns: header -> dotted key path into each record (``{"mIoU (val)": "splits.val.mean_iou"}``), or a
+            list of dotted paths used as their own headers.
+        percent: show floats as percentages (scores are stored as fractions in [0, 1]).
+        digits: decimals shown for floats.
+
+    Returns:
+        Markdown text; missing values show as ``-``.
+
+    Raises:
+        ValueError: when ``columns`` is empty.
+    """
+    if not isinstance(columns, Mapping):
+        columns = {path: path for path in columns}
+    if not columns:
+        raise ValueError("columns is empty; name at least one dotted key, e.g. 'splits.val.mean_iou'.")
+
+    def cell(value: Any) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "-"
+        if isinstance(value, float):
+            return f"{100 * value:.{digits}f}" if percent else f"{value:.{digits}f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    for record in results:
+        lines.append("| " + " | ".join(cell(_lookup(record, path)) for path in columns.values()) + " |")
+    return "\n".join(lines)
+
+
+def _git(*arguments: str) -> str | None:
+    try:
+        completed = subprocess.run(
+            ["git", *arguments], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return completed.stdout.strip() if completed.returncode == 0 else None
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+
+    from segdemo import __version__
+
+    versions = {"python": platform.python_version(), "segdemo": __version__, "numpy": numpy.__version__}
+    # Only libraries the run actually imported: provenance must not load a framework.
+    for name in ("torch", "tensorflow", "keras"):
+        module = sys.modules.get(name)
+        if module is not None:
+            versions[name] = str(getattr(module, "__version__", "unknown"))
+    return versions
+
+
+def describe_device(framework: str | None = None) -> str:
+    """The device a framework trains on, in words (``"cpu"``, ``"cuda: NVIDIA H100 ..."``)."""
+    if framework == "pytorch" and "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        if torch.cuda.is_available():
+            return f"cuda: {torch.cuda.get_device_name(0)}"
+    if framework == "tensorflow" and "tensorflow" in sys.modules:
+        gpus = sys.modules["tensorflow"].config.list_physical_devices("GPU")
+        if gpus:
+            return f"gpu: {gpus[0].name}"
+    return f"cpu: {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def provenance(framework: str | None = None) -> dict[str, Any]:
+    """Where a result comes from: code version, libraries, machine, date and command line.
+
+    Returns:
+        ``git_commit`` (``None`` outside a git checkout), ``git_dirty`` (uncommitted or untracked changes, ``None`` when
+        unknown), ``versions`` (python, numpy and the frameworks already imported), ``device``, ``platform``,
+        ``date_utc`` (ISO 8601) and ``command`` (``sys.argv`` joined).
+    """
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain")
+    return {
+        "git_commit": commit,
+        "git_dirty": None if status is None else bool(status),
+        "versions": _versions(),
+        "device": describe_device(framework),
+        "platform": platform.platform(),
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.argv[0]).name if sys.argv else "python", *sys.argv[1:]]),
+    }

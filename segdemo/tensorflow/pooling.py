@@ -1,0 +1,261 @@
+"""Max pooling that returns where each maximum came from, and the unpooling that puts values back there.
+
+Keras 3 layers with the names the SegNet articles use, ``MaxPoolingWithArgmax2D`` and ``MaxUnpooling2D``,
+rebuilt so that the articles' bugs cannot happen (see ``segdemo.tensorflow.article_layers`` for the
+originals, kept for comparison):
+
+* indices stay int64 end to end (the articles cast them to float, which corrupts indices above 2**24);
+* pooling floors like PyTorch (``padding="VALID"``: 45 -> 22) and unpooling restores the exact pre-pool
+  size you give it, so odd sizes come back untilted;
+* batch size and spatial size may be unknown (``keras.Input(shape=(None, None, C))``), mixed precision
+  works, and both layers serialise (``get_config``, ``.keras`` files).
+
+Index layout (NHWC): one int64 per pooled value, ``(y * W + x) * C + c`` inside its own image of the
+pre-pool map (``include_batch_in_index=False``); :mod:`segdemo.indices` converts to and from PyTorch's.
+
+Speed: unpooling is one ``tf.raw_ops.MaxPoolGradWithArgmax`` call (the kernel TensorFlow uses for the
+gradient of max pooling, which is exactly a scatter of values to argmax positions) instead of the
+articles' ``tf.scatter_nd`` with a hand-built (4, N*h*w*C) coordinate tensor. That op has no gradient of
+its own, so ours is a gather of the upstream gradient at the same indices (``tf.custom_gradient``).
+
+Ties: among equal maxima in a window the CPU kernel keeps the first in row-major order (like PyTorch's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+__all__ = ["MaxPoolingWithArgmax2D", "MaxUnpooling2D", "unpool"]
+
+
+def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(item, int) and item >= 1 for item in pair):
+        raise ValueError(f"{name} must be a positive int or a pair of positive ints, got {value!r}.")
+    return pair  # type: ignore[return-value]
+
+
+def _pooled(size: int | None, pool_size: int, strides: int) -> int | None:
+    return None if size is None else (size - pool_size) // strides + 1
+
+
+def _check_rank_four(tensor: Any, name: str, layer: str) -> None:
+    if len(tensor.shape) != 4:
+        raise ValueError(f"{layer} expects a 4-D NHWC {name}, got shape {tuple(tensor.shape)}.")
+
+
+def _check_integer_indices(indices: Any) -> None:
+    dtype = tf.as_dtype(keras.backend.standardize_dtype(indices.dtype))
+    if not dtype.is_integer:
+        raise ValueError(
+            f"indices must be integers, got {dtype.name}: a float cast silently corrupts indices above "
+            "2**24 = 16777216 (float32 rounds them to a neighbour, so values land on the wrong pixel or "
+            "channel). Pass the int64 indices MaxPoolingWithArgmax2D returned."
+        )
+
+
+def unpool(
+    values: tf.Tensor,
+    indices: tf.Tensor,
+    output_shape: tf.Tensor | Sequence[int],
+    pool_size: tuple[int, int] = (2, 2),
+    strides: tuple[int, int] = (2, 2),
+) -> tf.Tensor:
+    """Scatters ``values`` to ``indices`` in a zero tensor of ``output_shape`` (the fast path, no checks).
+
+    Args:
+        values: float (N, h, w, C).
+        indices: int64 (N, h, w, C), ``(y * W + x) * C + c`` per image, all in ``[0, H * W * C)``
+            (out-of-range indices abort the process inside TensorFlow's kernel: validate first).
+        output_shape: (N, H, W, C) ints or an int tensor; (H, W) must pool to (h, w).
+        pool_size: pooling window (height, width).
+        strides: pooling step (height, width).
+
+    Returns:
+        float (N, H, W, C); the gradient with respect to ``values`` is the upstream gradient gathered at
+        ``indices``.
+    """
+    ksize = [1, *pool_size, 1]
+    steps = [1, *strides, 1]
+    indices = tf.cast(indices, tf.int64)
+
+    @tf.custom_gradient
+    def scatter(values: tf.Tensor) -> tuple[tf.Tensor, Any]:
+        # MaxPoolGradWithArgmax only reads the shape of `input`; it adds each value at its argmax.
+        outputs = tf.raw_ops.MaxPoolGradWithArgmax(
+            input=tf.zeros(output_shape, values.dtype), grad=values, argmax=indices,
+            ksize=ksize, strides=steps, padding="VALID", include_batch_in_index=False,
+        )
+
+        def gradient(upstream: tf.Tensor) -> tf.Tensor:
+            batch = tf.shape(upstream)[0]
+            gathered = tf.gather(tf.reshape(upstream, [batch, -1]), tf.reshape(indices, [batch, -1]), batch_dims=1)
+            return tf.reshape(gathered, tf.shape(values))
+
+        return outputs, gradient
+
+    return scatter(values)
+
+
+@keras.saving.register_keras_serializable(package="segdemo")
+class MaxPoolingWithArgmax2D(keras.layers.Layer):
+    """Max pooling that also returns the position of every maximum.
+
+    Args:
+        pool_size: window (height, width) or one int for both.
+        strides: step (height, width) or one int for both.
+        **kwargs: standard Keras layer arguments (``name``, ``dtype``, ...).
+
+    Call:
+        inputs: float (N, H, W, C); N, H and W may be unknown.
+
+    Returns:
+        ``(pooled, indices)``: pooled (N, h, w, C) in the layer's compute dtype with
+        ``h = (H - pool) // stride + 1`` (floor, so 45 -> 22 for 2x2/2), and indices int64 (N, h, w, C),
+        ``(y * W + x) * C + c`` in each pre-pool image.
+
+    Example:
+        >>> pooled, indices = MaxPoolingWithArgmax2D()(tf.random.uniform((2, 45, 60, 8)))
+        >>> tuple(pooled.shape), indices.dtype.name
+        ((2, 22, 30, 8), 'int64')
+    """
+
+    def __init__(self, pool_size: int | Sequence[int] = 2, strides: int | Sequence[int] = 2, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pool_size = _pair(pool_size, "pool_size")
+        self.strides = _pair(strides, "strides")
+
+    def call(self, inputs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        _check_rank_four(inputs, "input", "MaxPoolingWithArgmax2D")
+        if not tf.as_dtype(inputs.dtype).is_floating:
+            raise ValueError(f"MaxPoolingWithArgmax2D expects a float tensor, got {inputs.dtype}; cast first.")
+        height, width = inputs.shape[1], inputs.shape[2]
+        if (height is not None and height < self.pool_size[0]) or (width is not None and width < self.pool_size[1]):
+            raise ValueError(f"Input size ({height}, {width}) is smaller than the pooling window {self.pool_size}.")
+        pooled, indices = tf.nn.max_pool_with_argmax(
+            inputs, ksize=self.pool_size, strides=self.strides, padding="VALID", include_batch_in_index=False
+        )
+        return pooled, indices
+
+    def compute_output_spec(self, inputs: Any) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+        _check_rank_four(inputs, "input", "MaxPoolingWithArgmax2D")
+        batch, height, width, channels = inputs.shape
+        shape = (batch, _pooled(height, self.pool_size[0], self.strides[0]),
+                 _pooled(width, self.pool_size[1], self.strides[1]), channels)
+        return keras.KerasTensor(shape, dtype=self.compute_dtype), keras.KerasTensor(shape, dtype="int64")
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides}
+
+
+@keras.saving.register_keras_serializable(package="segdemo")
+class MaxUnpooling2D(keras.layers.Layer):
+    """Puts each pooled value back where its maximum came from; every other position becomes zero.
+
+    Args:
+        pool_size: window used by the matching pooling.
+        strides: step used by the matching pooling.
+        **kwargs: standard Keras layer arguments.
+
+    Call:
+        values: float (N, h, w, C), e.g. decoder features at the pooled size.
+        indices: int (N, h, w, C) from :class:`MaxPoolingWithArgmax2D` (never a float cast of them).
+        output_size: the pre-pool size: ``(H, W)`` ints, or a tensor with the pre-pool spatial shape
+            (N, H, W, any), e.g. the encoder feature map before pooling; this is how a functional model
+            with ``keras.Input(shape=(None, None, C))`` restores odd sizes. ``None`` assumes
+            ``(h - 1) * stride + pool``, which is wrong for odd sizes.
+
+    Returns:
+        float (N, H, W, C). Gradients flow to ``values``.
+
+    Raises:
+        ValueError: for wrong ranks, mismatched shapes, float indices, indices outside the output (checked
+            eagerly; inside ``tf.function`` an ``InvalidArgumentError`` with the same message), or a size
+            that does not pool to (h, w).
+    """
+
+    def __init__(self, pool_size: int | Sequence[int] = 2, strides: int | Sequence[int] = 2, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pool_size = _pair(pool_size, "pool_size")
+        self.strides = _pair(strides, "strides")
+
+    def __call__(self, values: Any, indices: Any, output_size: Any = None, **kwargs: Any) -> Any:
+        # Keras accepts only tensors as positional arguments: a (height, width) tuple goes by keyword.
+        if output_size is None or hasattr(output_size, "shape"):
+            return super().__call__(values, indices, output_size, **kwargs)
+        return super().__call__(values, indices, output_size=tuple(output_size), **kwargs)
+
+    def _static_size(self, values: Any, output_size: Any) -> tuple[int | None, int | None]:
+        """(H, W) as far as it is known before running, from the values and ``output_size``."""
+        if output_size is None:
+            return tuple(  # type: ignore[return-value]
+                None if size is None else (size - 1) * stride + pool
+                for size, stride, pool in zip(values.shape[1:3], self.strides, self.pool_size)
+            )
+        if hasattr(output_size, "shape") and len(output_size.shape) == 4:
+            return output_size.shape[1], output_size.shape[2]
+        size = tuple(output_size)
+        if len(size) != 2 or not all(isinstance(item, int) for item in size):
+            raise ValueError(
+                f"output_size must be (height, width) ints or a 4-D tensor with the pre-pool spatial shape, "
+                f"got {output_size!r}."
+            )
+        return size  # type: ignore[return-value]
+
+    def _check_inputs(self, values: Any, indices: Any, output_size: Any) -> tuple[int | None, int | None]:
+        _check_rank_four(values, "values", "MaxUnpooling2D")
+        _check_rank_four(indices, "indices", "MaxUnpooling2D")
+        _check_integer_indices(indices)
+        if not tf.TensorShape(values.shape).is_compatible_with(tf.TensorShape(indices.shape)):
+            raise ValueError(f"values {tuple(values.shape)} and indices {tuple(indices.shape)} must have the same shape.")
+        height, width = self._static_size(values, output_size)
+        for size, pooled, stride, pool in zip((height, width), values.shape[1:3], self.strides, self.pool_size):
+            if size is not None and pooled is not None and _pooled(size, pool, stride) != pooled:
+                raise ValueError(
+                    f"output_size ({height}, {width}) pools to "
+                    f"({_pooled(height, self.pool_size[0], self.strides[0])}, "
+                    f"{_pooled(width, self.pool_size[1], self.strides[1])}), not to the values' "
+                    f"{tuple(values.shape[1:3])}; pass the size of the map before the matching pooling."
+                )
+        return height, width
+
+    def call(self, values: tf.Tensor, indices: tf.Tensor, output_size: Any = None) -> tf.Tensor:
+        static_height, static_width = self._check_inputs(values, indices, output_size)
+        dynamic = tf.shape(values)
+        if output_size is None:
+            height = (dynamic[1] - 1) * self.strides[0] + self.pool_size[0]
+            width = (dynamic[2] - 1) * self.strides[1] + self.pool_size[1]
+        elif hasattr(output_size, "shape") and len(output_size.shape) == 4:
+            height, width = tf.shape(output_size)[1], tf.shape(output_size)[2]
+        else:
+            height, width = output_size
+        output_shape = tf.stack([dynamic[0], height, width, dynamic[3]])
+        indices = tf.cast(indices, tf.int64)
+        # TensorFlow's kernel aborts the whole process on an out-of-range index: refuse those first.
+        # One pass: as unsigned integers, negative indices become huge, so a single max catches both ends.
+        limit = tf.cast(height * width * dynamic[3], tf.uint64)
+        in_range = tf.reduce_max(tf.bitcast(indices, tf.uint64)) < limit
+        message = (
+            "MaxUnpooling2D: indices outside the output image; they must come from MaxPoolingWithArgmax2D "
+            "(include_batch_in_index=False) applied to a map of size output_size."
+        )
+        if tf.executing_eagerly():
+            if tf.size(indices) > 0 and not bool(in_range):
+                raise ValueError(f"{message} Got range [{int(tf.reduce_min(indices))}, "
+                                 f"{int(tf.reduce_max(indices))}], limit {int(limit)}.")
+        else:
+            with tf.control_dependencies([tf.debugging.Assert(tf.logical_or(tf.size(indices) == 0, in_range), [message])]):
+                indices = tf.identity(indices)
+        outputs = unpool(values, indices, output_shape, self.pool_size, self.strides)
+        return tf.ensure_shape(outputs, (values.shape[0], static_height, static_width, values.shape[3]))
+
+    def compute_output_spec(self, values: Any, indices: Any, output_size: Any = None) -> keras.KerasTensor:
+        height, width = self._check_inputs(values, indices, output_size)
+        return keras.KerasTensor((values.shape[0], height, width, values.shape[3]), dtype=self.compute_dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides}

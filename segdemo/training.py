@@ -1,0 +1,347 @@
+"""Framework-free pieces of the training loops in ``segdemo.torch.train`` and ``segdemo.tensorflow.train``.
+
+Both loops share this module so they validate input, batch, shuffle, record history and write
+checkpoints the same way. Numpy only: importing it loads neither framework.
+
+Reproducibility: the order of the training images in epoch ``e`` is drawn from
+``numpy.random.default_rng([seed, e])``, and each loop re-seeds its framework at the start of every epoch from
+``epoch_seed(seed, e)``. Nothing random carries over from one epoch to the next, so a run resumed from the
+checkpoint of epoch ``e`` continues exactly as the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+IGNORE_INDEX = 255
+"""Label of pixels that count neither in the loss nor in the metrics (CamVid's void)."""
+
+OPTIMIZERS = ("adam", "sgd")
+"""Optimizer names ``fit`` accepts."""
+
+ADAM_BETAS = (0.9, 0.999)
+"""Adam's moment decay rates, as in the SegNet article and PyTorch's defaults."""
+
+ADAM_EPSILON = 1e-8
+"""PyTorch's Adam epsilon; Keras defaults to 1e-7, so the Keras loop passes this explicitly."""
+
+SGD_MOMENTUM = 0.9
+"""SGD momentum of the SegNet paper and tutorial."""
+
+SGD_WEIGHT_DECAY = 5e-4
+"""SGD weight decay (L2 added to the gradient, as ``torch.optim.SGD`` does) of the SegNet tutorial."""
+
+HISTORY_KEYS = (
+    "train_loss",
+    "train_global_accuracy",
+    "train_mean_iou",
+    "val_loss",
+    "val_global_accuracy",
+    "val_mean_iou",
+    "epoch_seconds",
+)
+"""The per-epoch lists in the history ``fit`` returns (the ``val_`` ones stay empty without val data)."""
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The training loss became NaN or infinite; the message names the epoch and the step."""
+
+
+def check_data(
+    images: Any,
+    masks: Any,
+    *,
+    num_classes: int,
+    ignore_index: int = IGNORE_INDEX,
+    min_size: int = 1,
+    name: str = "data",
+) -> None:
+    """Checks a dataset before training on it or evaluating on it.
+
+    Args:
+        images: uint8 (N, H, W, 3).
+        masks: uint8 (N, H, W) with class ids in ``0..num_classes - 1`` or ``ignore_index``.
+        num_classes: number of classes the model predicts.
+        ignore_index: label of ignored pixels.
+        min_size: smallest height and width the model accepts (its ``output_stride``).
+        name: what the data are called in error messages (``"train_data"``, ``"val_data"``).
+
+    Raises:
+        ValueError: when the dtypes or shapes are wrong, the masks do not match the images, the images are
+            smaller than ``min_size``, or a label is neither a class id nor ``ignore_index``.
+    """
+    masks = np.asarray(masks)
+    if isinstance(images, np.ndarray) and (images.ndim != 4 or images.shape[-1] != 3):
+        raise ValueError(
+            f"{name}: images have shape {images.shape} and masks {masks.shape}; expected images uint8 "
+            "(N, H, W, 3) (channels last) and masks (N, H, W)."
+        )
+    check_images(images, min_size=min_size, name=name)
+    if masks.shape != images.shape[:3]:
+        raise ValueError(
+            f"{name}: masks of shape {masks.shape} do not match images of shape {images.shape}; "
+            "masks must be (N, H, W) with the images' N, H and W."
+        )
+    if not np.issubdtype(masks.dtype, np.integer):
+        raise ValueError(f"{name}: masks have dtype {masks.dtype}; pass integer class ids (uint8).")
+    check_labels(masks, num_classes=num_classes, ignore_index=ignore_index, name=name)
+
+
+def check_images(images: Any, *, min_size: int = 1, name: str = "images") -> None:
+    """Checks that ``images`` are uint8 (N, H, W, 3) with H and W at least ``min_size``.
+
+    Raises:
+        ValueError: naming the shape or dtype received and what is expected.
+    """
+    if not isinstance(images, np.ndarray):
+        raise ValueError(f"{name}: images must be a numpy array uint8 (N, H, W, 3), got {type(images).__name__}.")
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"{name}: images have shape {images.shape}; expected uint8 (N, H, W, 3).")
+    if images.dtype != np.uint8:
+        raise ValueError(
+            f"{name}: images have dtype {images.dtype}; expected uint8 (N, H, W, 3) with values 0..255 "
+            "(the loops scale them to [0, 1] themselves)."
+        )
+    if images.shape[0] == 0:
+        raise ValueError(f"{name}: images have shape {images.shape}; there must be at least one image.")
+    check_image_size(images.shape[1:3], min_size=min_size, name=name)
+
+
+def check_image_size(size: Sequence[int], *, min_size: int, name: str = "images") -> None:
+    """Refuses images smaller than the model's total downsampling.
+
+    Args:
+        size: ``(height, width)``.
+        min_size: the model's ``output_stride``: below it the deepest feature map would be empty.
+
+    Raises:
+        ValueError: naming the size and the minimum.
+    """
+    height, width = (int(side) for side in size)
+    if height < min_size or width < min_size:
+        raise ValueError(
+            f"{name}: images of size {height}x{width} are too small for this model: height and width must be "
+            f"at least {min_size} (the model's output_stride). Resize the images or choose a shallower model."
+        )
+
+
+def check_labels(masks: np.ndarray, *, num_classes: int, ignore_index: int = IGNORE_INDEX, name: str = "masks") -> None:
+    """Checks that every label is a class id in ``0..num_classes - 1`` or ``ignore_index``.
+
+    Raises:
+        ValueError: naming the first offending value.
+    """
+    values = np.unique(masks)
+    bad = values[((values < 0) | (values >= num_classes)) & (values != ignore_index)]
+    if bad.size:
+        raise ValueError(
+            f"{name}: mask value {int(bad[0])} is not a class id 0..{num_classes - 1} nor the ignore index "
+            f"{ignore_index} (bad values: {bad[:10].tolist()}). Check num_classes or map the value to {ignore_index}."
+        )
+
+
+def check_optimizer(optimizer: str, learning_rate: float) -> str:
+    """Normalises the optimizer name.
+
+    Raises:
+        ValueError: for an unknown name or a learning rate that is not positive.
+    """
+    name = str(optimizer).strip().lower()
+    if name not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer {optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}.")
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be positive, got {learning_rate!r}.")
+    return name
+
+
+def check_positive(value: int, name: str) -> int:
+    """Returns ``value`` as int when it is a positive integer.
+
+    Raises:
+        ValueError: naming the argument and the value.
+    """
+    if isinstance(value, bool) or int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def class_weight_array(class_weights: Sequence[float] | np.ndarray | None, num_classes: int) -> np.ndarray:
+    """Returns the class weights as float32 (num_classes,); ``None`` means all ones.
+
+    Raises:
+        ValueError: when the length is not ``num_classes`` or a weight is negative or not finite.
+    """
+    if class_weights is None:
+        return np.ones(num_classes, dtype=np.float32)
+    weights = np.asarray(class_weights, dtype=np.float64).reshape(-1)
+    if weights.shape != (num_classes,):
+        raise ValueError(f"class_weights has {weights.size} values; expected one per class ({num_classes}).")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError(f"class_weights must be finite and non-negative, got {weights.tolist()}.")
+    return weights.astype(np.float32)
+
+
+def cross_entropy(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    class_weights: Sequence[float] | np.ndarray | None = None,
+    ignore_index: int = IGNORE_INDEX,
+    channel_axis: int = -1,
+) -> float:
+    """Reference per-pixel cross entropy, defined like ``torch.nn.CrossEntropyLoss(weight, ignore_index)``.
+
+    ``sum(w[y] * nll) / sum(w[y])`` over the pixels whose label ``y`` is not ``ignore_index``, where
+    ``nll = logsumexp(logits) - logits[y]``. Both training loops compute exactly this; the tests compare them
+    against this float64 version.
+
+    Args:
+        logits: float (N, H, W, K) (or class axis at ``channel_axis``).
+        labels: integer (N, H, W).
+        class_weights: float (K,) or ``None`` for ones.
+
+    Returns:
+        The loss; NaN when every pixel is ignored (0 / 0, as in PyTorch).
+    """
+    logits = np.moveaxis(np.asarray(logits, dtype=np.float64), channel_axis, -1)
+    labels = np.asarray(labels).astype(np.int64)
+    weights = class_weight_array(class_weights, logits.shape[-1]).astype(np.float64)
+    valid = labels != ignore_index
+    safe_labels = np.where(valid, labels, 0)
+    peak = logits.max(axis=-1, keepdims=True)
+    log_sum_exp = np.log(np.exp(logits - peak).sum(axis=-1)) + peak[..., 0]
+    picked = np.take_along_axis(logits, safe_labels[..., None], axis=-1)[..., 0]
+    pixel_weights = np.where(valid, weights[safe_labels], 0.0)
+    total_weight = pixel_weights.sum()
+    if total_weight == 0:
+        return math.nan
+    return float((pixel_weights * (log_sum_exp - picked)).sum() / total_weight)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The framework seed for ``epoch`` (0-based), derived from the run's seed; fits in 31 bits."""
+    return int(np.random.default_rng([int(seed), int(epoch)]).integers(0, 2**31 - 1))
+
+
+def batches(num_images: int, batch_size: int, *, shuffle: bool, seed: int = 0, epoch: int = 0) -> Iterator[np.ndarray]:
+    """Yields the image indices of each batch; the last batch may be smaller.
+
+    Args:
+        num_images: dataset size.
+        batch_size: images per batch.
+        shuffle: draw a new order for this epoch (from ``seed`` and ``epoch`` only, so it is reproducible and
+            a resumed run sees the same orders as an uninterrupted one).
+
+    Yields:
+        int64 (batch,) index arrays covering every image once.
+    """
+    order = np.arange(num_images)
+    if shuffle:
+        order = np.random.default_rng([int(seed), int(epoch)]).permutation(num_images)
+    for start in range(0, num_images, batch_size):
+        yield order[start : start + batch_size]
+
+
+def images_to_float(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W, 3) -> float32 (N, H, W, 3) in [0, 1], the input scale of every model of the book."""
+    return images.astype(np.float32) / np.float32(255.0)
+
+
+def new_history() -> dict[str, list[float]]:
+    """An empty history with every key of ``HISTORY_KEYS``."""
+    return {key: [] for key in HISTORY_KEYS}
+
+
+def record_epoch(history: dict[str, list[float]], values: Mapping[str, float]) -> dict[str, list[float]]:
+    """Appends one epoch's values (keys of ``HISTORY_KEYS``; missing ``val_`` keys are skipped) to ``history``."""
+    for key, value in values.items():
+        if key not in history:
+            raise ValueError(f"Unknown history key {key!r}; expected one of {', '.join(HISTORY_KEYS)}.")
+        history[key].append(float(value))
+    return history
+
+
+def epochs_done(history: Mapping[str, Sequence[float]]) -> int:
+    """Number of finished epochs recorded in ``history``."""
+    return len(history.get("train_loss", []))
+
+
+def check_finite_loss(loss: float, *, epoch: int, step: int) -> None:
+    """Stops training on a NaN or infinite loss.
+
+    Args:
+        loss: the step's loss.
+        epoch: 1-based epoch number.
+        step: 1-based step within the epoch.
+
+    Raises:
+        TrainingDivergedError: naming the epoch, the step and the loss.
+    """
+    if not math.isfinite(loss):
+        raise TrainingDivergedError(
+            f"The training loss became {loss} at epoch {epoch}, step {step}. Lower the learning rate, check "
+            "the inputs are scaled to [0, 1] and the labels are valid, or resume from the last checkpoint."
+        )
+
+
+def show_progress(progress: bool | None) -> bool:
+    """Whether to draw progress bars: ``None`` means only when stderr is a terminal (never in a notebook)."""
+    if progress is None:
+        stream = sys.stderr
+        return bool(stream is not None and hasattr(stream, "isatty") and stream.isatty())
+    return bool(progress)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Writes ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    A reader (or a run killed mid-write) sees either the old file or the new one, never half of one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """``atomic_write_bytes`` for UTF-8 text."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike[str], value: Any) -> Path:
+    """Writes ``value`` as indented JSON, atomically; NaN and infinities become ``null`` (valid JSON)."""
+    return atomic_write_text(path, json.dumps(json_safe(value), indent=2, allow_nan=False) + "\n")
+
+
+def json_safe(value: Any) -> Any:
+    """Converts numpy scalars and arrays to Python values and non-finite floats to ``None``."""
+    if isinstance(value, Mapping):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        return json_safe(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value

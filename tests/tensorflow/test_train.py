@@ -1,0 +1,158 @@
+"""Tests of segdemo.tensorflow.train: loss parity with PyTorch, fit, checkpoints and resume, evaluate, errors."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from segdemo import training
+from segdemo.tensorflow import train
+
+
+def tiny_net(num_classes=3, output_stride=1):
+    """Two convolutions at full resolution, any input size."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, None, 3))
+    features = keras.layers.Conv2D(6, 3, padding="same", activation="relu")(inputs)
+    model = keras.Model(inputs, keras.layers.Conv2D(num_classes, 1)(features))
+    model.output_stride = output_stride
+    return model
+
+
+def colour_data(num_images=10, size=(12, 12), seed=0):
+    """Masks follow the red channel (dark / mid / bright), so a 1x1 convolution can learn them."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (num_images, *size, 3), dtype=np.uint8)
+    masks = (images[..., 0] // 86).astype(np.uint8)
+    masks[:, 0, :] = 255
+    return images, masks
+
+
+def test_loss_matches_pytorch_cross_entropy_on_identical_logits():
+    import torch
+
+    from segdemo.torch import train as torch_train
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 5, 6, 4)).astype(np.float32) * 3
+    labels = rng.integers(0, 4, (2, 5, 6))
+    labels[1, 2:] = 255
+    weights = np.array([0.5, 1.0, 2.0, 4.0], np.float32)
+    numerator, denominator = train.cross_entropy(tf.constant(logits), tf.constant(labels), tf.constant(weights))
+    tensorflow_loss = float(numerator / denominator)
+    torch_loss = float(
+        torch.nn.CrossEntropyLoss(weight=torch.from_numpy(weights), ignore_index=255)(
+            torch.from_numpy(logits).permute(0, 3, 1, 2), torch.from_numpy(labels)
+        )
+    )
+    torch_numerator, torch_denominator = torch_train.cross_entropy(
+        torch.from_numpy(logits).permute(0, 3, 1, 2), torch.from_numpy(labels), torch.from_numpy(weights)
+    )
+    assert tensorflow_loss == pytest.approx(torch_loss, rel=1e-6)
+    assert float(torch_numerator / torch_denominator) == pytest.approx(torch_loss, rel=1e-6)
+    assert tensorflow_loss == pytest.approx(training.cross_entropy(logits, labels, weights), rel=1e-6)
+
+
+def test_fit_returns_full_history_and_learns():
+    data = colour_data()
+    history = train.fit(tiny_net(), data, data, num_classes=3, epochs=4, batch_size=4, learning_rate=0.02,
+                        progress=False)
+    assert set(history) == set(training.HISTORY_KEYS)
+    assert all(len(values) == 4 for values in history.values())
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    assert all(0 <= v <= 1 for key in ("val_global_accuracy", "val_mean_iou") for v in history[key])
+
+
+def test_fit_twice_gives_the_same_history():
+    data = colour_data()
+    first = train.fit(tiny_net(), data, data, num_classes=3, epochs=2, batch_size=4, progress=False)
+    second = train.fit(tiny_net(), data, data, num_classes=3, epochs=2, batch_size=4, progress=False)
+    first.pop("epoch_seconds"), second.pop("epoch_seconds")
+    assert first == second
+
+
+def test_sgd_applies_l2_weight_decay_like_torch():
+    # One SGD step on a model with a zero gradient moves the weights by -lr * weight_decay * w only.
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 1, kernel_initializer="ones", bias_initializer="zeros")(inputs))
+    images = np.zeros((1, 4, 4, 3), np.uint8)  # zero input: no gradient through the kernel
+    masks = np.full((1, 4, 4), 255, np.uint8)
+    masks[0, 0, 0] = 0
+    before = model.layers[-1].kernel.numpy().copy()
+    train.fit(model, (images, masks), None, num_classes=2, epochs=1, batch_size=1, optimizer="sgd",
+              learning_rate=0.1, progress=False)
+    expected = before * (1 - 0.1 * training.SGD_WEIGHT_DECAY)
+    np.testing.assert_allclose(model.layers[-1].kernel.numpy(), expected, rtol=1e-6)
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
+    data = colour_data()
+    settings = dict(num_classes=3, batch_size=4, class_weights=[1.0, 2.0, 0.5], progress=False)
+    uninterrupted = train.fit(tiny_net(), data, data, epochs=3, **settings)
+    train.fit(tiny_net(), data, data, epochs=2, checkpoint_dir=tmp_path, **settings)
+    assert train.load_checkpoint(tmp_path, tiny_net())["epochs_done"] == 2
+    resumed = train.fit(tiny_net(), data, data, epochs=3, checkpoint_dir=tmp_path, resume=True, **settings)
+    for key in ("train_loss", "train_mean_iou", "val_loss", "val_mean_iou"):
+        assert resumed[key] == pytest.approx(uninterrupted[key], rel=1e-6)
+    assert [p.name for p in tmp_path.iterdir()] == [train.CHECKPOINT_NAME]
+
+
+def test_checkpoint_of_another_architecture_is_refused(tmp_path):
+    data = colour_data(num_images=4)
+    train.fit(tiny_net(), data, None, num_classes=3, epochs=1, batch_size=4, checkpoint_dir=tmp_path, progress=False)
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, None, 3))
+    other = keras.Model(inputs, keras.layers.Conv2D(3, 1)(inputs))
+    with pytest.raises(ValueError, match="model variables"):
+        train.load_checkpoint(tmp_path, other)
+    with pytest.raises(ValueError, match="checkpoint_dir"):
+        train.fit(tiny_net(), data, None, num_classes=3, epochs=1, batch_size=4, resume=True, progress=False)
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        train.load_checkpoint(tmp_path / "nowhere", tiny_net())
+
+
+def test_nan_loss_stops_with_epoch_and_step():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, None, 3))
+    logits = keras.layers.Conv2D(3, 1)(inputs)
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * float("nan"))(logits))
+    with pytest.raises(training.TrainingDivergedError, match="epoch 1, step 1"):
+        train.fit(model, colour_data(num_images=4), None, num_classes=3, epochs=2, batch_size=2, progress=False)
+
+
+def test_images_smaller_than_output_stride_and_bad_labels_are_refused():
+    images, masks = colour_data(num_images=2, size=(8, 12))
+    model = tiny_net(output_stride=16)
+    for call in (
+        lambda: train.fit(model, (images, masks), None, num_classes=3, epochs=1, batch_size=2, progress=False),
+        lambda: train.evaluate(model, (images, masks), num_classes=3),
+        lambda: train.predict(model, images),
+    ):
+        with pytest.raises(ValueError, match="8x12.*at least 16"):
+            call()
+    masks[0, 1, 1] = 4
+    with pytest.raises(ValueError, match="mask value 4"):
+        train.evaluate(tiny_net(), (images, masks), num_classes=3)
+    with pytest.raises(ValueError, match=r"\(2, 3, 8, 12\).*\(2, 8, 12\)"):
+        train.evaluate(tiny_net(), (images.transpose(0, 3, 1, 2), masks), num_classes=3)
+
+
+def test_evaluate_and_predict_of_a_perfect_model():
+    # Fixed 1x1 convolution: logits (-(r - 0.5), r - 0.5) * 100, so class 1 exactly where red > 0.5.
+    inputs = keras.Input((None, None, 3))
+    outputs = keras.layers.Conv2D(2, 1)(inputs)
+    model = keras.Model(inputs, outputs)
+    model.output_stride = 1
+    kernel = np.zeros((1, 1, 3, 2), np.float32)
+    kernel[0, 0, 0] = [-100.0, 100.0]
+    model.layers[-1].set_weights([kernel, np.array([50.0, -50.0], np.float32)])
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (5, 9, 11, 3), dtype=np.uint8)
+    masks = (images[..., 0] > 127).astype(np.uint8)
+    masks[:, :, 0] = 255
+    result = train.evaluate(model, (images, masks), num_classes=2, batch_size=2)
+    assert result["global_accuracy"] == 1.0 and result["mean_iou"] == 1.0 and result["boundary_f1"] == 1.0
+    assert result["confusion_matrix"].sum() == int((masks != 255).sum()) and math.isfinite(result["loss"])
+    np.testing.assert_array_equal(train.predict(model, images, batch_size=3), (images[..., 0] > 127).astype(np.uint8))

@@ -1,0 +1,126 @@
+"""Tests of the command line (python -m segdemo) and segdemo.experiment, including kill-and-resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from segdemo import experiment, results
+from segdemo.__main__ import build_parser, main
+
+TINY_RUN = ["--model", "segnet_small", "--width", "8", "--profile", "quick", "--image-size", "32x32",
+            "--max-train-images", "4", "--max-val-images", "2", "--batch-size", "2", "--no-progress"]
+
+
+def _folders(tmp_path):
+    return ["--output-dir", str(tmp_path / "results"), "--checkpoint-dir", str(tmp_path / "runs")]
+
+
+def test_help_explains_every_option(capsys):
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, command in commands.items():
+        for action in command._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help, f"{name} {action.option_strings} has no help"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--model", "--framework", "--data", "--profile", "--data-dir", "--epochs", "--resume",
+                   "--output-dir", "--checkpoint-dir", "--class-weights", "median-frequency"):
+        assert option in text
+
+
+@pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
+def test_train_then_evaluate_writes_result_and_figure(tmp_path, framework, capsys):
+    assert main(["train", "--framework", framework, "--epochs", "1", *TINY_RUN, *_folders(tmp_path)]) == 0
+    path = results.result_path(tmp_path / "results", "synthetic", "segnet_small", framework, "quick")
+    record = results.read_result(path)
+    assert path.with_suffix(".png").stat().st_size > 0
+    assert set(record["splits"]) == {"val", "test"}
+    assert set(record["splits"]["val"]) == set(results.SUMMARY_KEYS)
+    assert len(record["splits"]["val"]["per_class_iou"]) == record["num_classes"] == len(record["class_names"])
+    assert len(record["history"]["train_loss"]) == 1 and record["class_weighting"] == "none"
+    provenance = record["provenance"]
+    assert provenance["image_size"] == [32, 32] and provenance["epochs"] == 1 and provenance["batch_size"] == 2
+    assert provenance["num_train_images"] == 4 and provenance["optimizer"] == "adam" and provenance["seed"] == 0
+    assert {"git_commit", "git_dirty", "device", "versions", "wall_seconds", "seconds_per_epoch", "date_utc",
+            "command"} <= set(provenance)
+    assert path.stat().st_size < 20_000
+    assert f"Wrote {path}" in capsys.readouterr().out
+
+    folder = experiment.checkpoint_folder(tmp_path / "runs", "synthetic", "segnet_small", framework, "quick")
+    assert main(["evaluate", "--checkpoint", str(folder), "--data", "synthetic", "--split", "val",
+                 "--max-images", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["split"] == "val" and report["framework"] == framework and report["num_images"] == 2
+    # The checkpoint holds the trained weights: scoring it reproduces the result file's val scores.
+    assert report["scores"]["global_accuracy"] == pytest.approx(record["splits"]["val"]["global_accuracy"])
+
+
+def test_class_weighting_defaults():
+    assert experiment.default_class_weighting("segnet_basic") == "median-frequency"
+    assert experiment.default_class_weighting("segnet") == "median-frequency"
+    assert experiment.default_class_weighting("encoder_decoder") == "none"
+
+
+def test_errors_are_reported_with_exit_status_2(tmp_path, capsys):
+    assert main(["evaluate", "--checkpoint", str(tmp_path)]) == 2
+    assert "run.json" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--model", "segnet_small", "--framework", "jax"])
+    with pytest.raises(SystemExit):
+        main(["train", "--model", "segnet_small", "--framework", "pytorch", "--image-size", "32by32"])
+    with pytest.raises(ValueError, match="'jax'"):
+        experiment.framework_package("jax")
+
+
+# The child trains slowly (a sleep after each recorded epoch) so the test can kill it between checkpoints.
+SLOW_TRAINING = textwrap.dedent(
+    """
+    import sys, time
+    from segdemo import training
+    record_epoch = training.record_epoch
+    def slow_record_epoch(history, values):
+        time.sleep(1.0)
+        return record_epoch(history, values)
+    training.record_epoch = slow_record_epoch
+    from segdemo.__main__ import main
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+def test_killed_run_resumes_and_keeps_finished_epochs(tmp_path):
+    import torch
+
+    arguments = ["train", "--framework", "pytorch", "--epochs", "3", *TINY_RUN, *_folders(tmp_path)]
+    folder = experiment.checkpoint_folder(tmp_path / "runs", "synthetic", "segnet_small", "pytorch", "quick")
+    checkpoint = folder / "checkpoint.pt"
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    child = subprocess.Popen([sys.executable, "-c", SLOW_TRAINING, *arguments], env=environment,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not checkpoint.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    _, errors = child.communicate()
+    assert child.returncode == -signal.SIGKILL, errors.decode()
+    saved = torch.load(checkpoint, weights_only=True)
+    done = saved["epochs_done"]
+    assert 1 <= done < 3
+    assert not (tmp_path / "results").exists()  # the killed run wrote no result
+
+    assert main([*arguments, "--resume"]) == 0
+    record = results.read_result(results.result_path(tmp_path / "results", "synthetic", "segnet_small", "pytorch",
+                                                     "quick"))
+    history = record["history"]
+    assert len(history["train_loss"]) == 3 and record["provenance"]["resumed"] is True
+    for key in ("train_loss", "val_loss", "val_mean_iou", "epoch_seconds"):
+        assert history[key][:done] == pytest.approx(saved["history"][key]), key

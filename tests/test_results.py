@@ -1,0 +1,94 @@
+"""Tests of segdemo.results: result files, provenance and tables."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from segdemo import results
+
+
+def _record(model="segnet_small", framework="pytorch", mean_iou=0.5):
+    return {
+        "model": model,
+        "framework": framework,
+        "data": "synthetic",
+        "profile": "quick",
+        "splits": {"val": {"mean_iou": np.float64(mean_iou), "per_class_iou": np.array([mean_iou, np.nan])}},
+        "history": {"train_loss": [1.0, 0.5]},
+    }
+
+
+def test_write_then_read_round_trip_with_nan_as_null(tmp_path):
+    path = results.result_path(tmp_path, "synthetic", "segnet_small", "pytorch", "quick")
+    assert path == tmp_path / "synthetic" / "segnet_small-pytorch-quick.json"
+    results.write_result(path, _record())
+    record = results.read_result(path)
+    assert record["schema"] == results.SCHEMA_VERSION and record["path"] == str(path)
+    assert record["splits"]["val"] == {"mean_iou": 0.5, "per_class_iou": [0.5, None]}
+    json.loads(path.read_text())  # strict JSON: no NaN literal
+    assert "NaN" not in path.read_text()
+
+
+def test_write_result_refuses_big_arrays(tmp_path):
+    with pytest.raises(ValueError, match="limit"):
+        results.write_result(tmp_path / "big.json", {"predictions": np.zeros(100_000)})
+    assert not (tmp_path / "big.json").exists()
+
+
+def test_read_result_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        results.read_result(tmp_path / "missing.json")
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(ValueError, match="broken.json is not valid JSON"):
+        results.read_result(tmp_path / "broken.json")
+    (tmp_path / "other.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a segdemo result"):
+        results.read_result(tmp_path / "other.json")
+
+
+def test_load_results_filters_and_sorts(tmp_path):
+    for model, framework in [("segnet_small", "tensorflow"), ("encoder_decoder", "pytorch"), ("segnet_small", "pytorch")]:
+        results.write_result(results.result_path(tmp_path, "synthetic", model, framework, "quick"),
+                             _record(model, framework))
+    loaded = results.load_results("synthetic", tmp_path)
+    assert [(r["model"], r["framework"]) for r in loaded] == [
+        ("encoder_decoder", "pytorch"), ("segnet_small", "pytorch"), ("segnet_small", "tensorflow")]
+    assert [r["framework"] for r in results.load_results("synthetic", tmp_path, model="segnet_small")] == [
+        "pytorch", "tensorflow"]
+    assert results.load_results("camvid", tmp_path) == []
+
+
+def test_format_table_percentages_missing_values_and_hand_rows():
+    rows = [_record(mean_iou=0.4567), {"model": "SegNet (paper, test)", "splits": {"test": {"mean_iou": 0.6}}}]
+    table = results.format_table(rows, {"model": "model", "mIoU val": "splits.val.mean_iou",
+                                        "mIoU test": "splits.test.mean_iou"})
+    assert table.splitlines() == [
+        "| model | mIoU val | mIoU test |",
+        "|---|---|---|",
+        "| segnet_small | 45.7 | - |",
+        "| SegNet (paper, test) | - | 60.0 |",
+    ]
+    assert "| 0.46 |" in results.format_table([_record(mean_iou=0.4567)], ["splits.val.mean_iou"], percent=False,
+                                               digits=2)
+    with pytest.raises(ValueError, match="columns is empty"):
+        results.format_table(rows, [])
+
+
+def test_summarise_scores_keeps_small_fields_only():
+    evaluation = {"global_accuracy": 0.9, "class_accuracy": 0.8, "mean_iou": 0.7, "boundary_f1": 0.6,
+                  "per_class_iou": np.array([0.7, math.nan]), "confusion_matrix": np.eye(2, dtype=np.int64)}
+    assert results.summarise_scores(evaluation) == {
+        "global_accuracy": 0.9, "class_accuracy": 0.8, "mean_iou": 0.7, "boundary_f1": 0.6,
+        "per_class_iou": [0.7, None]}
+    with pytest.raises(ValueError, match="boundary_f1"):
+        results.summarise_scores({"mean_iou": 0.5})
+
+
+def test_provenance_fields():
+    record = results.provenance()
+    assert set(record) >= {"git_commit", "git_dirty", "versions", "device", "date_utc", "command"}
+    assert record["versions"]["numpy"] == np.__version__
+    assert record["date_utc"].endswith("+00:00")
+    assert record["git_commit"] is None or len(record["git_commit"]) == 40

@@ -1,0 +1,162 @@
+"""Tests of segdemo.torch.train: loss definition, fit, checkpoints and resume, evaluate, predict, errors."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from segdemo import training
+from segdemo.torch import train
+
+
+class TinyNet(nn.Module):
+    """Two convolutions at full resolution: the smallest model with something to learn."""
+
+    def __init__(self, num_classes=3, output_stride=1):
+        super().__init__()
+        self.output_stride = output_stride
+        self.layers = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, num_classes, 1))
+
+    def forward(self, images):
+        return self.layers(images)
+
+
+def tiny_net(**kwargs):
+    torch.manual_seed(0)
+    return TinyNet(**kwargs)
+
+
+def colour_data(num_images=10, size=(12, 12), seed=0):
+    """Masks follow the red channel (dark / mid / bright), so a 1x1 convolution can learn them."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (num_images, *size, 3), dtype=np.uint8)
+    masks = (images[..., 0] // 86).astype(np.uint8)
+    masks[:, 0, :] = 255  # a row of ignored pixels
+    return images, masks
+
+
+def test_loss_is_pytorch_cross_entropy_with_weights_and_ignore_index():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 4, 5, 6)
+    labels = torch.randint(0, 4, (2, 5, 6))
+    labels[0, :2] = 255
+    weights = torch.tensor([0.5, 1.0, 2.0, 4.0])
+    numerator, denominator = train.cross_entropy(logits, labels, weights, 255)
+    expected = nn.CrossEntropyLoss(weight=weights, ignore_index=255)(logits, labels)
+    assert float(numerator / denominator) == pytest.approx(float(expected), rel=1e-6)
+    reference = training.cross_entropy(logits.numpy(), labels.numpy(), weights.numpy(), 255, channel_axis=1)
+    assert float(numerator / denominator) == pytest.approx(reference, rel=1e-6)
+
+
+def test_fit_returns_full_history_and_learns():
+    data = colour_data()
+    history = train.fit(tiny_net(), data, data, num_classes=3, epochs=4, batch_size=4, learning_rate=0.02,
+                        progress=False)
+    assert set(history) == set(training.HISTORY_KEYS)
+    assert all(len(values) == 4 for values in history.values())
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    assert all(0 <= v <= 1 for key in ("val_global_accuracy", "val_mean_iou") for v in history[key])
+
+
+def test_fit_twice_gives_the_same_history():
+    data = colour_data()
+    first = train.fit(tiny_net(), data, data, num_classes=3, epochs=2, batch_size=4, progress=False)
+    second = train.fit(tiny_net(), data, data, num_classes=3, epochs=2, batch_size=4, progress=False)
+    first.pop("epoch_seconds"), second.pop("epoch_seconds")
+    assert first == second
+
+
+def test_sgd_without_validation():
+    data = colour_data()
+    history = train.fit(tiny_net(), data, None, num_classes=3, epochs=2, batch_size=5, optimizer="sgd",
+                        learning_rate=0.1, progress=False)
+    assert history["val_loss"] == [] and all(math.isfinite(v) for v in history["train_loss"])
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
+    data = colour_data()
+    settings = dict(num_classes=3, batch_size=4, class_weights=[1.0, 2.0, 0.5], progress=False)
+    uninterrupted = train.fit(tiny_net(), data, data, epochs=3, **settings)
+    train.fit(tiny_net(), data, data, epochs=2, checkpoint_dir=tmp_path, **settings)
+    assert train.load_checkpoint(tmp_path, tiny_net())["epochs_done"] == 2
+    # A fresh model (as after a crash): everything comes back from the checkpoint.
+    resumed = train.fit(tiny_net(), data, data, epochs=3, checkpoint_dir=tmp_path, resume=True, **settings)
+    for key in ("train_loss", "train_mean_iou", "val_loss", "val_mean_iou"):
+        assert resumed[key] == uninterrupted[key]
+    assert [p.name for p in tmp_path.iterdir()] == [train.CHECKPOINT_NAME]
+
+
+def test_resume_without_checkpoint_starts_fresh_and_resume_needs_a_folder(tmp_path):
+    data = colour_data(num_images=4)
+    history = train.fit(tiny_net(), data, None, num_classes=3, epochs=1, batch_size=4, checkpoint_dir=tmp_path,
+                        resume=True, progress=False)
+    assert len(history["train_loss"]) == 1
+    with pytest.raises(ValueError, match="checkpoint_dir"):
+        train.fit(tiny_net(), data, None, num_classes=3, epochs=1, batch_size=4, resume=True, progress=False)
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        train.load_checkpoint(tmp_path / "nowhere", tiny_net())
+
+
+class NaNNet(TinyNet):
+    def forward(self, images):
+        return super().forward(images) * float("nan")
+
+
+def test_nan_loss_stops_with_epoch_and_step():
+    data = colour_data(num_images=4)
+    torch.manual_seed(0)
+    with pytest.raises(training.TrainingDivergedError, match="epoch 1, step 1"):
+        train.fit(NaNNet(), data, None, num_classes=3, epochs=2, batch_size=2, progress=False)
+
+
+def test_images_smaller_than_output_stride_are_refused():
+    data = colour_data(num_images=2, size=(8, 12))
+    model = tiny_net(output_stride=16)
+    with pytest.raises(ValueError, match="8x12.*at least 16"):
+        train.fit(model, data, None, num_classes=3, epochs=1, batch_size=2, progress=False)
+    with pytest.raises(ValueError, match="8x12.*at least 16"):
+        train.evaluate(model, data, num_classes=3)
+    with pytest.raises(ValueError, match="8x12.*at least 16"):
+        train.predict(model, data[0])
+
+
+def test_bad_labels_and_shapes_are_refused():
+    images, masks = colour_data(num_images=2)
+    masks[1, 3, 3] = 9
+    with pytest.raises(ValueError, match="mask value 9"):
+        train.fit(tiny_net(), (images, masks), None, num_classes=3, epochs=1, batch_size=2, progress=False)
+    with pytest.raises(ValueError, match=r"\(2, 3, 12, 12\).*\(2, 12, 12\)"):
+        train.evaluate(tiny_net(), (images.transpose(0, 3, 1, 2), masks), num_classes=3)
+    with pytest.raises(ValueError, match="tuple"):
+        train.fit(tiny_net(), images, None, num_classes=3, epochs=1, batch_size=2, progress=False)
+    with pytest.raises(ValueError, match="'adagrad'"):
+        train.fit(tiny_net(), (images, masks % 3), None, num_classes=3, epochs=1, batch_size=2,
+                  optimizer="adagrad", progress=False)
+
+
+class RedThreshold(nn.Module):
+    """Fixed model: class 1 where red > 0.5, else class 0 (a hand-made perfect predictor)."""
+
+    output_stride = 1
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(100.0))
+
+    def forward(self, images):
+        red = images[:, :1] - 0.5
+        return torch.cat([-red, red], dim=1) * self.scale
+
+
+def test_evaluate_and_predict_of_a_perfect_model():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (5, 9, 11, 3), dtype=np.uint8)
+    masks = (images[..., 0] > 127).astype(np.uint8)
+    masks[:, :, 0] = 255
+    result = train.evaluate(RedThreshold(), (images, masks), num_classes=2, batch_size=2)
+    assert result["global_accuracy"] == 1.0 and result["mean_iou"] == 1.0 and result["boundary_f1"] == 1.0
+    assert result["confusion_matrix"].sum() == int((masks != 255).sum())
+    expected = (images[..., 0] > 127).astype(np.uint8)
+    np.testing.assert_array_equal(train.predict(RedThreshold(), images, batch_size=3), expected)
