@@ -1,0 +1,238 @@
+"""Max-unpooling speed: the SegNet articles' scatter_nd layer vs segdemo's TensorFlow layer vs PyTorch.
+
+All contenders unpool the same pooled map, (8, 90, 120, 64) -> (8, 180, 240, 64) by default:
+
+* ``article``: the articles' ``MaxUnpooling2D`` (float indices, ``tf.scatter_nd``), Keras 3 port in
+  ``segdemo.tensorflow.article_layers``;
+* ``segdemo``: ``segdemo.tensorflow.MaxUnpooling2D`` (``MaxPoolGradWithArgmax`` forward, gather backward,
+  index range check included);
+* ``torch_nchw`` / ``torch_channels_last``: ``torch.nn.functional.max_unpool2d`` (2 threads).
+
+Modes: ``forward`` (eager), ``forward_graph`` (inside ``tf.function``, after warm-up; torch has no graph
+mode here, so its eager numbers are repeated) and ``forward_backward`` (output and the gradient with
+respect to the values for a fixed upstream gradient; TensorFlow inside ``tf.function``). Before timing,
+the script checks that every contender returns the identical unpooled tensor and identical gradients.
+
+Usage:
+    python benchmarks/unpool.py                  # ~1 minute on 2 CPU cores; writes results/benchmarks/unpool.json
+    python benchmarks/unpool.py --quick --output /tmp/unpool.json   # tiny smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = REPOSITORY / "results" / "benchmarks" / "unpool.json"
+FULL_SHAPE = (8, 90, 120, 64)  # pooled (N, h, w, C); a SegNet decoder level at a quarter of 360x480
+QUICK_SHAPE = (2, 6, 8, 4)
+
+
+def median_ms(function: Callable[[], object], repeats: int, warmup: int = 2) -> float:
+    """Median wall time of ``function()`` in milliseconds (``function`` must block until done)."""
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return 1000.0 * statistics.median(times)
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def git_commit() -> str:
+    try:
+        completed = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPOSITORY, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return completed.stdout.strip() if completed.returncode == 0 else "unknown (no commit yet)"
+
+
+def run(shape: tuple[int, int, int, int], repeats: int) -> dict:
+    """Checks that all contenders agree, times them, and returns the JSON record."""
+    import keras
+    import tensorflow as tf
+    import torch
+    import torch.nn.functional as F
+
+    from segdemo.tensorflow import article_layers
+    from segdemo.tensorflow.pooling import MaxPoolingWithArgmax2D, MaxUnpooling2D
+
+    torch.set_num_threads(2)
+    batch, pooled_height, pooled_width, channels = shape
+    height, width = 2 * pooled_height, 2 * pooled_width
+    generator = np.random.default_rng(0)
+    # Distinct values (a permutation) so that no window has ties: every contender must pick the same argmax.
+    features = generator.permutation(batch * height * width * channels).astype(np.float32)
+    features = features.reshape(batch, height, width, channels) / features.size
+    upstream_numpy = generator.standard_normal((batch, height, width, channels)).astype(np.float32)
+
+    # Pool once per layout; the article's SAME padding equals VALID here because the sizes are even.
+    values, indices = MaxPoolingWithArgmax2D()(tf.constant(features))
+    article_values, article_indices = article_layers.MaxPoolingWithArgmax2D()(tf.constant(features))
+    torch_values, torch_indices = F.max_pool2d(torch.from_numpy(features).permute(0, 3, 1, 2).contiguous(), 2, 2, return_indices=True)
+    upstream = tf.constant(upstream_numpy)
+    torch_upstream = torch.from_numpy(upstream_numpy).permute(0, 3, 1, 2).contiguous()
+
+    article_layer = article_layers.MaxUnpooling2D()
+    segdemo_layer = MaxUnpooling2D()
+
+    def article_forward(v: tf.Tensor) -> tf.Tensor:
+        return article_layer([v, article_indices])
+
+    def segdemo_forward(v: tf.Tensor) -> tf.Tensor:
+        return segdemo_layer(v, indices, output_size=(height, width))
+
+    def tf_forward_backward(forward: Callable[[tf.Tensor], tf.Tensor]) -> Callable[[tf.Tensor], tuple]:
+        def step(v: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            with tf.GradientTape() as tape:
+                tape.watch(v)
+                outputs = forward(v)
+            return outputs, tape.gradient(outputs, v, output_gradients=upstream)
+        return step
+
+    contenders_tf = {"article": (article_forward, article_values), "segdemo": (segdemo_forward, values)}
+    graph_forward = {name: tf.function(forward) for name, (forward, _) in contenders_tf.items()}
+    graph_step = {name: tf.function(tf_forward_backward(forward)) for name, (forward, _) in contenders_tf.items()}
+
+    def torch_step(memory_format: torch.memory_format) -> Callable[[], tuple]:
+        source = torch_values.contiguous(memory_format=memory_format)
+        index = torch_indices.contiguous(memory_format=memory_format)
+        gradient = torch_upstream.contiguous(memory_format=memory_format)
+
+        def forward() -> torch.Tensor:
+            with torch.no_grad():
+                return F.max_unpool2d(source, index, 2, 2, output_size=(height, width))
+
+        def forward_backward() -> tuple[torch.Tensor, torch.Tensor]:
+            leaf = source.detach().requires_grad_(True)
+            outputs = F.max_unpool2d(leaf, index, 2, 2, output_size=(height, width))
+            outputs.backward(gradient)
+            return outputs.detach(), leaf.grad
+
+        return forward, forward_backward
+
+    torch_contenders = {
+        "torch_nchw": torch_step(torch.contiguous_format),
+        "torch_channels_last": torch_step(torch.channels_last),
+    }
+
+    # 1. Identical outputs and gradients before any timing.
+    reference_outputs, reference_gradient = (t.numpy() for t in graph_step["segdemo"](values))
+    checks = {}
+    for name, (forward, pooled) in contenders_tf.items():
+        eager_outputs = forward(pooled).numpy()
+        outputs, gradient = (t.numpy() for t in graph_step[name](pooled))
+        checks[name] = bool(np.array_equal(eager_outputs, reference_outputs) and np.array_equal(outputs, reference_outputs)
+                            and np.array_equal(gradient, reference_gradient))
+    for name, (forward, forward_backward) in torch_contenders.items():
+        outputs, gradient = forward_backward()
+        checks[name] = bool(
+            np.array_equal(forward().permute(0, 2, 3, 1).numpy(), reference_outputs)
+            and np.array_equal(outputs.permute(0, 2, 3, 1).numpy(), reference_outputs)
+            and np.array_equal(gradient.permute(0, 2, 3, 1).numpy(), reference_gradient)
+        )
+    if not all(checks.values()):
+        raise RuntimeError(f"Contenders disagree before timing: {checks}")
+
+    # 2. Timings. .numpy() / the returned CPU tensors make every call block until the result exists.
+    medians: dict[str, dict[str, float]] = {}
+    for name, (forward, pooled) in contenders_tf.items():
+        medians[name] = {
+            "forward": median_ms(lambda: forward(pooled).numpy(), repeats),
+            "forward_graph": median_ms(lambda: graph_forward[name](pooled).numpy(), repeats),
+            "forward_backward": median_ms(lambda: [t.numpy() for t in graph_step[name](pooled)], repeats),
+        }
+    for name, (forward, forward_backward) in torch_contenders.items():
+        forward_ms = median_ms(forward, repeats)
+        medians[name] = {"forward": forward_ms, "forward_graph": forward_ms, "forward_backward": median_ms(forward_backward, repeats)}
+
+    modes = ("forward", "forward_graph", "forward_backward")
+    ratios = {
+        f"article_over_segdemo_{mode}": medians["article"][mode] / medians["segdemo"][mode] for mode in modes
+    }
+    ratios.update({
+        f"segdemo_over_{name}_{mode}": medians["segdemo"][mode] / medians[name][mode]
+        for name in torch_contenders for mode in modes
+    })
+    return {
+        "benchmark": "max unpooling 2x2/2",
+        "pooled_shape_nhwc": list(shape),
+        "output_shape_nhwc": [batch, height, width, channels],
+        "repeats": repeats,
+        "unit": "ms (median wall time)",
+        "identical_outputs": checks,
+        "medians_ms": {name: {mode: round(value, 3) for mode, value in row.items()} for name, row in medians.items()},
+        "ratios": {name: round(value, 2) for name, value in ratios.items()},
+        "provenance": {
+            "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "platform": platform.platform(),
+            "cpu": cpu_name(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "torch": torch.__version__,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "git_commit": git_commit(),
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        },
+    }
+
+
+def format_table(record: dict) -> str:
+    """The medians and ratios side by side, as printed by the script."""
+    lines = [f"{'contender':<22}{'forward':>12}{'fwd (graph)':>14}{'fwd+bwd':>12}   (ms, median of {record['repeats']})"]
+    for name, row in record["medians_ms"].items():
+        lines.append(f"{name:<22}{row['forward']:>12.2f}{row['forward_graph']:>14.2f}{row['forward_backward']:>12.2f}")
+    lines.append("")
+    for name, value in record["ratios"].items():
+        lines.append(f"{name:<48}{value:>8.2f}x")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help=f"tiny smoke run on {QUICK_SHAPE}")
+    parser.add_argument("--repeats", type=int, default=None, help="timed calls per measurement (default 15, quick 3)")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"JSON file (default {DEFAULT_OUTPUT})")
+    args = parser.parse_args(argv)
+    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 15)
+    if repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {repeats}")
+    record = run(QUICK_SHAPE if args.quick else FULL_SHAPE, repeats)
+    record["quick"] = args.quick
+    print(format_table(record))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
