@@ -1,0 +1,91 @@
+"""Every Keras segmentation model: logits at the input size (odd sizes too), size checks, registry."""
+
+import keras
+import numpy as np
+import pytest
+
+from segdemo.tensorflow import models
+
+SMALL_ARGUMENTS = {"encoder_decoder": {"width": 4}, "segnet_small": {"width": 4}}
+NUM_CLASSES = 3
+
+
+@pytest.fixture(scope="module")
+def built():
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            keras.utils.set_random_seed(0)
+            cache[name] = models.build_model(name, NUM_CLASSES, **SMALL_ARGUMENTS.get(name, {}))
+        return cache[name]
+
+    yield get
+    cache.clear()
+
+
+@pytest.mark.parametrize("name", sorted(models.MODEL_BUILDERS))
+def test_logits_have_the_input_size_for_odd_sizes(built, name):
+    model = built(name)
+    logits = model(np.random.default_rng(0).random((2, 33, 47, 3), dtype=np.float32), training=False)
+    assert tuple(logits.shape) == (2, 33, 47, NUM_CLASSES)
+    assert model.input_shape == (None, None, None, 3)
+
+
+@pytest.mark.parametrize("name", sorted(models.MODEL_BUILDERS))
+def test_input_smaller_than_the_output_stride_is_refused(built, name):
+    model = built(name)
+    too_small = model.output_stride - 1
+    with pytest.raises(ValueError, match=rf"at least {model.output_stride}x{model.output_stride}.*{too_small}x"):
+        model(np.zeros((1, too_small, 40, 3), "float32"), training=False)
+
+
+def test_nchw_input_is_refused_with_a_hint(built):
+    with pytest.raises(ValueError, match=r"expected shape=\(None, None, None, 3\)"):
+        built("segnet_basic")(np.zeros((1, 3, 40, 40), "float32"))
+
+
+def test_article_models_build_every_convolution():
+    for name in ("encoder_decoder", "segnet_small"):
+        model = models.build_model(name, NUM_CLASSES, width=4)
+        assert sum(isinstance(layer, keras.layers.Conv2D) for layer in model.layers) == 13 + 10 + 1
+
+
+def test_segnet_small_unpools_with_indices_and_encoder_decoder_does_not(built):
+    def layer_types(name):
+        return {type(layer).__name__ for layer in built(name).layers}
+
+    assert "MaxUnpooling2D" in layer_types("segnet_small")
+    assert "MaxUnpooling2D" not in layer_types("encoder_decoder")
+
+
+@pytest.mark.parametrize("name", ["fcn16s", "fcn8s"])
+def test_fcn_skip_scores_start_at_zero(built, name):
+    model = built(name)
+    skips = ["score_pool4"] + (["score_pool3"] if name == "fcn8s" else [])
+    assert all(not np.any(weight) for skip in skips for weight in model.get_layer(skip).get_weights())
+    assert not model.get_layer("upscore").trainable
+
+
+def test_models_train_in_fit_with_unknown_sizes():
+    model = models.segnet_small(NUM_CLASSES, width=2)
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    images = np.random.default_rng(0).random((2, 17, 19, 3), dtype=np.float32)
+    history = model.fit(images, np.zeros((2, 17, 19), "int32"), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_unknown_model_name_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="segnet_small"):
+        models.build_model("unet", NUM_CLASSES)
+
+
+@pytest.mark.parametrize("bad", [1, 0, 2.5, True])
+def test_bad_num_classes_is_refused(bad):
+    with pytest.raises(ValueError, match="num_classes"):
+        models.segnet_basic(bad)
+
+
+def test_bad_width_is_refused():
+    with pytest.raises(ValueError, match="width"):
+        models.encoder_decoder(NUM_CLASSES, width=0)

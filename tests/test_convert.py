@@ -1,0 +1,105 @@
+"""Parity: every model of the book, ported PyTorch -> Keras, gives the same logits in inference."""
+
+import keras
+import numpy as np
+import pytest
+import torch
+
+from segdemo.convert import torch_to_keras
+from segdemo.tensorflow import models as keras_models
+from segdemo.torch import models as torch_models
+
+SMALL_ARGUMENTS = {"encoder_decoder": {"width": 4}, "segnet_small": {"width": 4}}
+NUM_CLASSES = 3
+TOLERANCE = 1e-4
+
+
+def randomise(model: torch.nn.Module, images: torch.Tensor) -> None:
+    """Non-trivial weights everywhere: He-initialised convolutions (so signals survive 13+ VGG layers and
+    the zero-initialised FCN skips contribute), random batch-norm parameters and moving statistics (so
+    their port is exercised), and a classifier rescaled so that the logits on ``images`` have unit
+    standard deviation (the absolute tolerance then means the same for every model)."""
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Conv2d) and not isinstance(module, torch.nn.ConvTranspose2d):
+                fan_in = module.weight[0].numel()
+                module.weight.normal_(0, (2 / fan_in) ** 0.5, generator=generator)
+                if module.bias is not None:
+                    module.bias.uniform_(-0.1, 0.1, generator=generator)
+            elif isinstance(module, torch.nn.ConvTranspose2d):
+                module.weight.add_(torch.rand(module.weight.shape, generator=generator) * 0.1)
+            elif isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5, generator=generator)
+                module.bias.uniform_(-0.2, 0.2, generator=generator)
+                module.running_mean.uniform_(-0.2, 0.2, generator=generator)
+                module.running_var.uniform_(0.5, 1.5, generator=generator)
+        if hasattr(model, "classifier"):
+            model.eval()
+            scale = float(model(images).std())
+            model.classifier.weight /= scale
+            model.classifier.bias /= scale
+
+
+@pytest.mark.parametrize("name", sorted(torch_models.MODEL_BUILDERS))
+def test_ported_keras_model_gives_the_same_logits(name):
+    arguments = SMALL_ARGUMENTS.get(name, {})
+    torch.manual_seed(0)
+    torch_model = torch_models.build_model(name, NUM_CLASSES, **arguments)
+    images = np.random.default_rng(0).random((2, 35, 33, 3), dtype=np.float32)  # odd sizes on purpose
+    randomise(torch_model, torch.from_numpy(images).permute(0, 3, 1, 2))
+    torch_model.eval()
+    keras.utils.set_random_seed(0)
+    keras_model = keras_models.build_model(name, NUM_CLASSES, **arguments)
+    ported = torch_to_keras(torch_model, keras_model)
+    assert len(ported) == sum(1 for layer in keras_model.layers if layer.weights)
+
+    with torch.no_grad():
+        torch_logits = torch_model(torch.from_numpy(images).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
+    keras_logits = np.asarray(keras_model(images, training=False))
+    assert keras_logits.shape == torch_logits.shape == (2, 35, 33, NUM_CLASSES)
+    # The comparison means something only if the logits vary well above the tolerance.
+    assert torch_logits.std() > 1000 * TOLERANCE
+    assert np.abs(keras_logits - torch_logits).max() <= TOLERANCE
+
+
+def test_mismatching_widths_name_the_first_layer():
+    with pytest.raises(ValueError, match="encoder_0_conv1_conv"):
+        torch_to_keras(torch_models.segnet_small(NUM_CLASSES, width=4), keras_models.segnet_small(NUM_CLASSES, width=2))
+
+
+def test_different_architectures_name_the_missing_layer():
+    with pytest.raises(ValueError, match="input_norm"):
+        torch_to_keras(torch_models.segnet_basic(NUM_CLASSES), keras_models.segnet_small(NUM_CLASSES, width=2))
+
+
+def test_keras_layers_left_without_weights_are_reported():
+    torch_model = torch.nn.Sequential()
+    torch_model.add_module("classifier", torch.nn.Conv2d(3, 2, 1))
+    images = keras.Input(shape=(None, None, 3))
+    x = keras.layers.Conv2D(2, 1, name="classifier")(images)
+    keras_model = keras.Model(images, keras.layers.Conv2D(2, 1, name="extra")(x))
+    with pytest.raises(ValueError, match="extra"):
+        torch_to_keras(torch_model, keras_model)
+
+
+def test_batch_norm_epsilon_must_match():
+    torch_model = torch.nn.Sequential()
+    torch_model.add_module("bn", torch.nn.BatchNorm2d(3))
+    images = keras.Input(shape=(None, None, 3))
+    keras_model = keras.Model(images, keras.layers.BatchNormalization(name="bn")(images))  # Keras eps 1e-3
+    with pytest.raises(ValueError, match="epsilon"):
+        torch_to_keras(torch_model, keras_model)
+
+
+def test_linear_layers_are_transposed():
+    torch.manual_seed(0)
+    torch_model = torch.nn.Sequential()
+    torch_model.add_module("dense", torch.nn.Linear(4, 2))
+    inputs = keras.Input(shape=(4,))
+    keras_model = keras.Model(inputs, keras.layers.Dense(2, name="dense")(inputs))
+    torch_to_keras(torch_model, keras_model)
+    values = np.random.default_rng(0).random((3, 4), dtype=np.float32)
+    with torch.no_grad():
+        expected = torch_model(torch.from_numpy(values)).numpy()
+    np.testing.assert_allclose(np.asarray(keras_model(values)), expected, atol=1e-6)
