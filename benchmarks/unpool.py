@@ -4,7 +4,7 @@ All contenders unpool the same pooled map, (8, 90, 120, 64) -> (8, 180, 240, 64)
 
 * ``article``: the articles' ``MaxUnpooling2D`` (float indices, ``tf.scatter_nd``), Keras 3 port in
   ``segdemo.tensorflow.article_layers``;
-* ``segdemo``: ``segdemo.tensorflow.MaxUnpooling2D`` (``MaxPoolGradWithArgmax`` forward, gather backward,
+* ``segdemo``: ``segdemo.tensorflow.MaxUnpooling2D`` (``MaxPoolGradWithArgmax`` forward, XLA-compiled gather backward,
   index range check included);
 * ``torch_nchw`` / ``torch_channels_last``: ``torch.nn.functional.max_unpool2d`` (2 threads).
 

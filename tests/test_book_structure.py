@@ -48,6 +48,12 @@ def test_there_are_chapters() -> None:
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
+def test_chapter_opens_with_its_title(notebook: Path) -> None:
+    first = _cells(notebook)[0]
+    assert first["cell_type"] == "markdown" and _source(first).startswith("# "), "a chapter opens with its title"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
 def test_first_cell_installs_segdemo_in_colab_only(notebook: Path) -> None:
     first = _code_cells(notebook)[0]
     source = _source(first)

@@ -10,6 +10,7 @@ import tensorflow as tf
 import keras
 from segdemo.tensorflow import MaxPoolingWithArgmax2D, MaxUnpooling2D
 from segdemo.tensorflow import article_layers
+from segdemo.tensorflow.pooling import unpool
 
 
 def numpy_unpool(values: np.ndarray, indices: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -57,6 +58,57 @@ def test_gradient_flows_to_the_values_at_the_indices():
     gradient = tape.gradient(outputs, values, output_gradients=tf.constant(upstream)).numpy()
     expected = np.take_along_axis(upstream.reshape(2, -1), indices.numpy().reshape(2, -1), axis=1)
     assert np.array_equal(gradient, expected.reshape(pooled.shape))
+
+
+def reference_gradient(upstream: tf.Tensor, indices: tf.Tensor) -> np.ndarray:
+    """The gradient of unpooling by definition: tf.gather of the upstream gradient, per image."""
+    batch = upstream.shape[0]
+    gathered = tf.gather(tf.reshape(upstream, [batch, -1]), tf.reshape(indices, [batch, -1]), batch_dims=1)
+    return tf.reshape(gathered, indices.shape).numpy()
+
+
+@pytest.mark.parametrize(
+    ("shape", "window", "dtype"),
+    [
+        ((3, 9, 11, 5), (2, 2), "float32"),  # odd sizes: the last row and column are dropped by pooling
+        ((2, 45, 44, 3), (2, 2), "float32"),
+        ((1, 4, 4, 1), (2, 2), "float32"),
+        ((2, 7, 10, 4), (2, 3), "float32"),  # non-square window
+        ((2, 9, 9, 2), (3, 3), "float32"),
+        ((4, 6, 8, 3), (2, 2), "float16"),
+    ],
+)
+def test_xla_gather_backward_equals_tf_gather_exactly_eager_and_graph(shape, window, dtype):
+    seed = sum(shape)
+    features = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    pooled, indices = MaxPoolingWithArgmax2D(pool_size=window, strides=window, dtype=dtype)(tf.constant(features))
+    upstream = tf.constant(np.random.default_rng(seed + 1).standard_normal(shape).astype(dtype))
+    expected = reference_gradient(upstream, indices)
+    layer = MaxUnpooling2D(pool_size=window, strides=window, dtype=dtype)
+
+    def step(values):
+        with tf.GradientTape() as tape:
+            tape.watch(values)
+            outputs = layer(values, indices, output_size=shape[1:3])
+        return tape.gradient(outputs, values, output_gradients=upstream)
+
+    for run in (step, tf.function(step)):
+        gradient = run(pooled)
+        assert gradient.dtype == dtype
+        assert np.array_equal(gradient.numpy(), expected)
+
+
+def test_backward_with_arbitrary_in_range_indices_equals_tf_gather():
+    # unpool scatters anywhere in the image (not only inside the own window): the gradient must follow.
+    generator = np.random.default_rng(11)
+    values = tf.constant(generator.standard_normal((3, 4, 5, 2)).astype(np.float32))
+    indices = tf.constant(generator.integers(0, 8 * 10 * 2, size=(3, 4, 5, 2)))
+    upstream = tf.constant(generator.standard_normal((3, 8, 10, 2)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(values)
+        outputs = unpool(values, indices, (3, 8, 10, 2))
+    gradient = tape.gradient(outputs, values, output_gradients=upstream)
+    assert np.array_equal(gradient.numpy(), reference_gradient(upstream, indices))
 
 
 def test_functional_model_with_unknown_sizes_restores_odd_sizes_and_serialises(tmp_path):

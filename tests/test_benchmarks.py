@@ -1,0 +1,31 @@
+"""Smoke test of the benchmark scripts: they run end to end in their --quick mode."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def test_unpool_benchmark_quick_run_writes_a_consistent_record(tmp_path):
+    output = tmp_path / "unpool.json"
+    completed = subprocess.run(
+        [sys.executable, str(REPOSITORY / "benchmarks" / "unpool.py"), "--quick", "--output", str(output)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    record = json.loads(output.read_text())
+    assert record["quick"] is True
+    assert all(record["identical_outputs"].values())
+    medians = record["medians_ms"]
+    assert set(medians) == {"article", "segdemo", "torch_nchw", "torch_channels_last"}
+    for row in medians.values():
+        assert set(row) == {"forward", "forward_graph", "forward_backward"}
+        assert all(value > 0 for value in row.values())
+    ratio = record["ratios"]["article_over_segdemo_forward_backward"]
+    expected = medians["article"]["forward_backward"] / medians["segdemo"]["forward_backward"]
+    assert abs(ratio - expected) <= 0.01 * expected + 0.01  # ratios are rounded to 2 decimals
+    assert {"date_utc", "cpu", "python", "torch", "tensorflow", "numpy", "git_commit"} <= set(record["provenance"])
