@@ -22,7 +22,7 @@ from .backbones import (
     normalisation_for,
     vgg16_block,
 )
-from .segnet import check_num_classes
+from .segnets import check_num_classes
 from .upsampling import BilinearUpsampling2D
 
 FCN_VARIANTS = (32, 16, 8)

@@ -21,7 +21,7 @@ from .backbones import (
     normalisation_for,
     resnet50_stages,
 )
-from .segnet import check_num_classes
+from .segnets import check_num_classes
 
 
 def resnet50_segnet(num_classes: int, *, weights: str | None = None) -> keras.Model:

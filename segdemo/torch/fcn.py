@@ -27,7 +27,7 @@ from .backbones import (
     pad_to_multiple,
     vgg16,
 )
-from .segnet import check_num_classes
+from .segnets import check_num_classes
 from .upsampling import BilinearUpsampling2D
 
 FCN_VARIANTS = (32, 16, 8)

@@ -18,7 +18,7 @@ from torch import nn
 
 from .fcn import fcn8s, fcn16s, fcn32s
 from .resnet_segnet import resnet50_segnet
-from .segnet import encoder_decoder, segnet, segnet_basic, segnet_small
+from .segnets import encoder_decoder, segnet, segnet_basic, segnet_small
 
 __all__ = [
     "MODEL_BUILDERS",

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .backbones import ResNet50Encoder, check_input_size, pad_to_multiple, resnet50
-from .segnet import check_num_classes, conv_block
+from .segnets import check_num_classes, conv_block
 
 
 class ResNet50SegNet(nn.Module):

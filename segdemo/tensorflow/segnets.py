@@ -1,6 +1,6 @@
 """The encoder-decoders of the book in Keras: without indices, SegNet (small, Basic, VGG16-BN).
 
-Mirrors ``segdemo.torch.segnet``: same architectures, and every weighted layer is named after the PyTorch
+Mirrors ``segdemo.torch.segnets``: same architectures, and every weighted layer is named after the PyTorch
 module path with dots replaced by underscores (``encoder.0.conv1.conv`` -> ``encoder_0_conv1_conv``;
 VGG16-BN layers use keras.applications' names), so :func:`segdemo.convert.torch_to_keras` ports weights.
 Models are functional ``keras.Model`` s on ``Input(shape=(None, None, 3))``: any size >= the output stride,
@@ -63,7 +63,7 @@ def pooled_encoder_decoder(
 ) -> keras.Model:
     """Encoder blocks + 2x2 max-pools, optional bottleneck and dropout, upsampling + decoder blocks, classifier.
 
-    The Keras twin of ``segdemo.torch.segnet.PooledEncoderDecoder``.
+    The Keras twin of ``segdemo.torch.segnets.PooledEncoderDecoder``.
 
     Args:
         num_classes: number of classes K.
@@ -133,7 +133,7 @@ def _article_model(num_classes: int, width: int, use_indices: bool, name: str) -
 def encoder_decoder(num_classes: int, *, width: int = 32) -> keras.Model:
     """The SegNet article's VGG16-shaped encoder-decoder *without* pooling indices (seed 000).
 
-    See ``segdemo.torch.segnet.encoder_decoder``: same layers (every conv built, the article's dropped
+    See ``segdemo.torch.segnets.encoder_decoder``: same layers (every conv built, the article's dropped
     first conv restored), nearest upsampling to the exact pre-pool size, logits, output stride 16.
 
     Args:

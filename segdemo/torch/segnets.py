@@ -5,7 +5,7 @@ max-pool, decoder blocks each preceded by an upsampling back to the *exact* pre-
 survive), then a classifier convolution that returns logits. With ``use_indices`` the upsampling is
 SegNet's max-unpooling with the encoder's pooling indices; without, nearest-neighbour upsampling.
 
-Mirrors ``segdemo.tensorflow.segnet`` name for name; :func:`segdemo.convert.torch_to_keras` ports weights
+Mirrors ``segdemo.tensorflow.segnets`` name for name; :func:`segdemo.convert.torch_to_keras` ports weights
 between them (layer ``a.b.c`` here is Keras layer ``a_b_c``, VGG16-BN layers use keras.applications names).
 """
 
