@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from segdemo import profiles, results, training
+from segdemo.files import atomic_path
 
 FRAMEWORKS = ("pytorch", "tensorflow")
 """Values of ``--framework``."""
@@ -159,13 +160,11 @@ def _save_figure(history: dict[str, list[float]], path: Path) -> Path | None:
 
     curves = {key: values for key, values in history.items() if key != "epoch_seconds" and values}
     figure = plot_history(curves)
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
     try:
-        figure.savefig(temporary, dpi=100)
-        os.replace(temporary, path)
+        with atomic_path(path) as temporary:
+            figure.savefig(temporary, dpi=100, format="png")
     finally:
         plt.close(figure)
-        temporary.unlink(missing_ok=True)
     return path
 
 

@@ -15,12 +15,13 @@ import json
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from segdemo import files
 
 IGNORE_INDEX = 255
 """Label of pixels that count neither in the loss nor in the metrics (CamVid's void)."""
@@ -301,23 +302,8 @@ def show_progress(progress: bool | None) -> bool:
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Writes ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
-
-    A reader (or a run killed mid-write) sees either the old file or the new one, never half of one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    """Writes ``data`` to ``path`` atomically (see :mod:`segdemo.files`)."""
+    return files.atomic_write_bytes(path, data)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

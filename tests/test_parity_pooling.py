@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st

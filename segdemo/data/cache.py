@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
+
+from segdemo.files import atomic_path
 
 CACHE_ENVIRONMENT_VARIABLE = "SEGDEMO_CACHE_DIR"
 
@@ -70,15 +71,10 @@ def cached_arrays(
         except (OSError, KeyError, ValueError, zipfile.BadZipFile):
             pass  # damaged cache: rebuild it below
     images, masks = build()
-    temporary: Path | None = None
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{key}.", suffix=".tmp", delete=False) as handle:
-            temporary = Path(handle.name)
+        # A file handle, not the name: np.savez would append ".npz" to the temporary name.
+        with atomic_path(path) as temporary, open(temporary, "wb") as handle:
             np.savez(handle, images=images, masks=masks)
-        os.replace(temporary, path)
     except OSError:
-        # A read-only home or a full disk only costs speed, never correctness.
-        if temporary is not None:
-            temporary.unlink(missing_ok=True)
+        pass  # a read-only home or a full disk only costs speed, never correctness
     return images, masks

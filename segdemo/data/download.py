@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from segdemo.data.cache import default_cache_dir
+from segdemo.files import atomic_path
 
 CHUNK_BYTES = 1 << 20
 TIMEOUT_SECONDS = 60
@@ -83,13 +84,11 @@ def download(
     expected = [(name, value.lower()) for name, value in (("sha256", sha256), ("md5", md5)) if value]
     if destination.is_file() and expected and all(file_digest(destination, n) == v for n, v in expected):
         return destination
-    destination.parent.mkdir(parents=True, exist_ok=True)
     hint = manual_hint or f"download it by hand and save it as {destination}"
-    handle = tempfile.NamedTemporaryFile(dir=destination.parent, prefix=f".{destination.name}.", delete=False)
-    temporary = Path(handle.name)
     digests = {name: hashlib.new(name) for name, _ in expected}
-    try:
-        with handle:
+    # Nothing reaches `destination` unless the whole file arrived and every checksum matches.
+    with atomic_path(destination) as temporary:
+        with open(temporary, "wb") as handle:
             try:
                 with _open_url(url) as response:
                     for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
@@ -106,9 +105,6 @@ def download(
                     f"Checksum mismatch for {url}: expected {name} {value}, got {actual}. The download is "
                     f"corrupt or the file changed upstream; try again, or {hint}."
                 )
-        os.replace(temporary, destination)
-    finally:
-        temporary.unlink(missing_ok=True)
     return destination
 
 

@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn import functional
 
 from segdemo import metrics, training
+from segdemo.files import atomic_path
 from segdemo.training import IGNORE_INDEX
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -177,14 +178,9 @@ def _save_checkpoint(path: Path, model: nn.Module, optimizer, scaler, history: d
         "optimizer": optimizer.state_dict(),
         "scaler": scaler.state_dict(),
     }
-    # torch.save into a temporary file of the same folder, then os.replace: never a half-written checkpoint.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    # A killed run leaves the previous checkpoint intact, never a half-written one.
+    with atomic_path(path) as temporary:
         torch.save(state, temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: str | os.PathLike[str], model: nn.Module, optimizer=None, scaler=None) -> dict:
