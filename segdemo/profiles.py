@@ -107,10 +107,10 @@ def get_profile(name: str | None = None) -> Profile:
 
 
 def describe(profile: Profile) -> str:
-    """One line a chapter prints so readers know what runs and how to change it."""
+    """Two short lines a chapter prints so readers know what runs and how to change it."""
     height, width = profile.image_size
     return (
-        f"Profile {profile.name!r}: {profile.description} "
-        f"({profile.dataset}, {height}x{width}, batch {profile.batch_size}, {profile.epochs} epochs). "
-        f"Set {ENVIRONMENT_VARIABLE}=quick|standard|full before starting Jupyter to change it."
+        f"Profile {profile.name!r}: {profile.description}\n"
+        f"({profile.dataset}, {height}x{width}, batch {profile.batch_size}, {profile.epochs} epochs; "
+        f"set {ENVIRONMENT_VARIABLE}=quick|standard|full to change it)"
     )

@@ -18,8 +18,21 @@ from nbclient import NotebookClient
 KERNEL_NAME = "python3"
 
 
+def coalesce_streams(outputs: list) -> list:
+    """Merges consecutive stdout (or stderr) chunks: how the kernel split them depends on timing, not content."""
+    merged: list = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (output.get("output_type") == "stream" and previous is not None
+                and previous.get("output_type") == "stream" and previous.get("name") == output.get("name")):
+            previous["text"] = "".join(previous["text"]) + "".join(output["text"])
+        else:
+            merged.append(output)
+    return merged
+
+
 def strip_volatile_metadata(notebook: nbformat.NotebookNode) -> None:
-    """Removes what changes from run to run without changing the chapter (timings, widget state)."""
+    """Removes what changes from run to run without changing the chapter (timings, stream chunking, widgets)."""
     notebook.metadata.pop("widgets", None)
     notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": KERNEL_NAME}
     notebook.metadata["language_info"] = {"name": "python"}
@@ -28,6 +41,7 @@ def strip_volatile_metadata(notebook: nbformat.NotebookNode) -> None:
         cell.metadata.pop("collapsed", None)
         cell.metadata.pop("scrolled", None)
         if cell.cell_type == "code":
+            cell.outputs = coalesce_streams(cell.outputs)
             for output in cell.get("outputs", []):
                 output.get("metadata", {}).pop("execution", None)
 
