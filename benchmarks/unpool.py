@@ -42,16 +42,22 @@ FULL_SHAPE = (8, 90, 120, 64)  # pooled (N, h, w, C); a SegNet decoder level at 
 QUICK_SHAPE = (2, 6, 8, 4)
 
 
-def median_ms(function: Callable[[], object], repeats: int, warmup: int = 2) -> float:
-    """Median wall time of ``function()`` in milliseconds (``function`` must block until done)."""
+def interleaved_medians_ms(functions: dict[str, Callable[[], object]], repeats: int, warmup: int = 2) -> dict[str, float]:
+    """Median wall time of each ``function()`` in milliseconds, timed round-robin.
+
+    Every repetition runs each function once, in turn, so a slow spell of a shared machine falls on all of
+    them alike instead of on whichever happened to be timed then. Each function must block until done.
+    """
     for _ in range(warmup):
-        function()
-    times = []
+        for function in functions.values():
+            function()
+    times: dict[str, list[float]] = {name: [] for name in functions}
     for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return 1000.0 * statistics.median(times)
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1000.0 * statistics.median(values) for name, values in times.items()}
 
 
 def cpu_name() -> str:
@@ -159,17 +165,21 @@ def run(shape: tuple[int, int, int, int], repeats: int) -> dict:
     if not all(checks.values()):
         raise RuntimeError(f"Contenders disagree before timing: {checks}")
 
-    # 2. Timings. .numpy() / the returned CPU tensors make every call block until the result exists.
-    medians: dict[str, dict[str, float]] = {}
+    # 2. Timings, interleaved. .numpy() / the returned CPU tensors make every call block until the result exists.
+    functions: dict[tuple[str, str], Callable[[], object]] = {}
     for name, (forward, pooled) in contenders_tf.items():
-        medians[name] = {
-            "forward": median_ms(lambda: forward(pooled).numpy(), repeats),
-            "forward_graph": median_ms(lambda: graph_forward[name](pooled).numpy(), repeats),
-            "forward_backward": median_ms(lambda: [t.numpy() for t in graph_step[name](pooled)], repeats),
-        }
+        functions[name, "forward"] = lambda forward=forward, pooled=pooled: forward(pooled).numpy()
+        functions[name, "forward_graph"] = lambda name=name, pooled=pooled: graph_forward[name](pooled).numpy()
+        functions[name, "forward_backward"] = lambda name=name, pooled=pooled: [t.numpy() for t in graph_step[name](pooled)]
     for name, (forward, forward_backward) in torch_contenders.items():
-        forward_ms = median_ms(forward, repeats)
-        medians[name] = {"forward": forward_ms, "forward_graph": forward_ms, "forward_backward": median_ms(forward_backward, repeats)}
+        functions[name, "forward"] = forward
+        functions[name, "forward_backward"] = forward_backward
+    timed = interleaved_medians_ms(functions, repeats)
+    medians: dict[str, dict[str, float]] = {}
+    for (name, mode), value in timed.items():
+        medians.setdefault(name, {})[mode] = value
+    for name in torch_contenders:  # PyTorch has no graph mode here: its eager time stands in that column
+        medians[name]["forward_graph"] = medians[name]["forward"]
 
     modes = ("forward", "forward_graph", "forward_backward")
     ratios = {
@@ -219,10 +229,10 @@ def format_table(record: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help=f"tiny smoke run on {QUICK_SHAPE}")
-    parser.add_argument("--repeats", type=int, default=None, help="timed calls per measurement (default 15, quick 3)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed rounds, each calling every contender once in turn (default 21, quick 3)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"JSON file (default {DEFAULT_OUTPUT})")
     args = parser.parse_args(argv)
-    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 15)
+    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 21)
     if repeats < 1:
         parser.error(f"--repeats must be at least 1, got {repeats}")
     record = run(QUICK_SHAPE if args.quick else FULL_SHAPE, repeats)

@@ -109,9 +109,12 @@ def unpool(
 
     @tf.custom_gradient
     def scatter(values: tf.Tensor) -> tuple[tf.Tensor, Any]:
-        # MaxPoolGradWithArgmax only reads the shape of `input`; it adds each value at its argmax.
+        # MaxPoolGradWithArgmax zeroes its output and reads only the *shape* of `input`, then adds each value
+        # at its argmax; an uninitialised tensor saves filling a full-size zero tensor that is never read
+        # (tests/tensorflow/test_pooling.py checks that the kernel ignores the values of `input`).
+        shape_only = tf.raw_ops.Empty(shape=tf.cast(output_shape, tf.int32), dtype=values.dtype, init=False)
         outputs = tf.raw_ops.MaxPoolGradWithArgmax(
-            input=tf.zeros(output_shape, values.dtype), grad=values, argmax=indices,
+            input=shape_only, grad=values, argmax=indices,
             ksize=ksize, strides=steps, padding="VALID", include_batch_in_index=False,
         )
 

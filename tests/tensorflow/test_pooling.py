@@ -258,3 +258,20 @@ def test_article_unpooling_tilts_odd_widths():
     expected[rows, columns] = pooled.numpy().ravel()
     assert np.array_equal(restored[0, :, :, 0], expected)
     assert not np.array_equal(np.argwhere(restored[0, :, :45, 0]), np.argwhere(numpy_unpool(pooled.numpy(), flat.reshape(pooled.shape), 6, 45)[0, :, :, 0]))
+
+
+def test_scatter_kernel_reads_only_the_shape_of_its_input() -> None:
+    # unpool hands MaxPoolGradWithArgmax an uninitialised tensor as `input`; that is only correct if the
+    # kernel ignores the values of `input` and zeroes its output itself, which this checks with ones.
+    rng = np.random.default_rng(7)
+    features = tf.constant(rng.normal(size=(2, 6, 8, 3)).astype(np.float32))
+    pooled, indices = tf.nn.max_pool_with_argmax(features, 2, 2, "VALID")
+    results = [
+        tf.raw_ops.MaxPoolGradWithArgmax(
+            input=fill(features.shape, features.dtype), grad=pooled, argmax=indices,
+            ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="VALID", include_batch_in_index=False,
+        ).numpy()
+        for fill in (tf.zeros, tf.ones)
+    ]
+    np.testing.assert_array_equal(results[0], results[1])
+    assert np.count_nonzero(results[1]) == np.count_nonzero(pooled.numpy())
