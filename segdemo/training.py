@@ -11,6 +11,7 @@ checkpoint of epoch ``e`` continues exactly as the uninterrupted run would have.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -190,6 +191,71 @@ def class_weight_array(class_weights: Sequence[float] | np.ndarray | None, num_c
         raise ValueError(f"class_weights must be finite and non-negative, got {weights.tolist()}.")
     return weights.astype(np.float32)
 
+
+
+def unpack_data(data: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Splits a ``(images, masks)`` pair, refusing anything else with a message naming the argument."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise ValueError(f"{name} must be a tuple (images uint8 (N, H, W, 3), masks uint8 (N, H, W)).")
+    return data[0], np.asarray(data[1])
+
+
+@dataclasses.dataclass(frozen=True)
+class FitArguments:
+    """The arguments of ``fit``, checked; both frameworks' ``fit`` start from these."""
+
+    num_classes: int
+    epochs: int
+    batch_size: int
+    optimizer: str
+    train_images: np.ndarray
+    train_masks: np.ndarray
+    val_images: np.ndarray | None
+    val_masks: np.ndarray | None
+    class_weights: np.ndarray
+
+
+def check_fit_arguments(
+    *,
+    train_data: Any,
+    val_data: Any,
+    num_classes: int,
+    epochs: int,
+    batch_size: int,
+    optimizer: str,
+    learning_rate: float,
+    class_weights: Sequence[float] | np.ndarray | None,
+    ignore_index: int,
+    checkpoint_dir: Any,
+    resume: bool,
+    min_size: int,
+) -> FitArguments:
+    """Checks everything ``fit`` receives before any work starts (same rules in both frameworks).
+
+    Raises:
+        ValueError: bad shapes or dtypes, images smaller than ``min_size``, labels that are neither class ids
+            nor ``ignore_index``, an unknown optimizer, a non-positive count, or ``resume`` without
+            ``checkpoint_dir``.
+    """
+    num_classes = check_positive(num_classes, "num_classes")
+    epochs = check_positive(epochs, "epochs")
+    batch_size = check_positive(batch_size, "batch_size")
+    optimizer_name = check_optimizer(optimizer, learning_rate)
+    train_images, train_masks = unpack_data(train_data, "train_data")
+    check_data(train_images, train_masks, num_classes=num_classes, ignore_index=ignore_index, min_size=min_size,
+               name="train_data")
+    val_images = val_masks = None
+    if val_data is not None:
+        val_images, val_masks = unpack_data(val_data, "val_data")
+        check_data(val_images, val_masks, num_classes=num_classes, ignore_index=ignore_index, min_size=min_size,
+                   name="val_data")
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs checkpoint_dir: the folder the interrupted run wrote its checkpoint to.")
+    return FitArguments(
+        num_classes=num_classes, epochs=epochs, batch_size=batch_size, optimizer=optimizer_name,
+        train_images=train_images, train_masks=train_masks, val_images=val_images, val_masks=val_masks,
+        class_weights=class_weight_array(class_weights, num_classes),
+    )
 
 def cross_entropy(
     logits: np.ndarray,

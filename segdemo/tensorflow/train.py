@@ -80,12 +80,6 @@ def cross_entropy(
     return tf.reduce_sum(pixel_weights * nll), tf.reduce_sum(pixel_weights)
 
 
-def _unpack(data: Any, name: str) -> Data:
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise ValueError(f"{name} must be a tuple (images uint8 (N, H, W, 3), masks uint8 (N, H, W)).")
-    return data[0], np.asarray(data[1])
-
-
 def _make_optimizer(model: keras.Model, name: str, learning_rate: float) -> keras.optimizers.Optimizer:
     if name == "adam":
         beta_1, beta_2 = training.ADAM_BETAS
@@ -281,25 +275,16 @@ def fit(
             ``checkpoint_dir``.
         TrainingDivergedError: the loss became NaN or infinite (the message names the epoch and step).
     """
-    num_classes = training.check_positive(num_classes, "num_classes")
-    epochs = training.check_positive(epochs, "epochs")
-    batch_size = training.check_positive(batch_size, "batch_size")
-    optimizer_name = training.check_optimizer(optimizer, learning_rate)
-    min_size = output_stride(model)
-    train_images, train_masks = _unpack(train_data, "train_data")
-    training.check_data(
-        train_images, train_masks, num_classes=num_classes, ignore_index=ignore_index, min_size=min_size,
-        name="train_data",
+    checked = training.check_fit_arguments(
+        train_data=train_data, val_data=val_data, num_classes=num_classes, epochs=epochs, batch_size=batch_size,
+        optimizer=optimizer, learning_rate=learning_rate, class_weights=class_weights, ignore_index=ignore_index,
+        checkpoint_dir=checkpoint_dir, resume=resume, min_size=output_stride(model),
     )
-    if val_data is not None:
-        val_images, val_masks = _unpack(val_data, "val_data")
-        training.check_data(
-            val_images, val_masks, num_classes=num_classes, ignore_index=ignore_index, min_size=min_size,
-            name="val_data",
-        )
-    if resume and checkpoint_dir is None:
-        raise ValueError("resume=True needs checkpoint_dir: the folder the interrupted run wrote its checkpoint to.")
-    weights = tf.constant(training.class_weight_array(class_weights, num_classes))
+    num_classes, epochs, batch_size = checked.num_classes, checked.epochs, checked.batch_size
+    optimizer_name = checked.optimizer
+    train_images, train_masks = checked.train_images, checked.train_masks
+    val_images, val_masks = checked.val_images, checked.val_masks
+    weights = tf.constant(checked.class_weights)
 
     keras_optimizer = _make_optimizer(model, optimizer_name, learning_rate)
     weight_decay = training.SGD_WEIGHT_DECAY if optimizer_name == "sgd" else 0.0
@@ -383,7 +368,7 @@ def evaluate(
     """
     num_classes = training.check_positive(num_classes, "num_classes")
     batch_size = training.check_positive(batch_size, "batch_size")
-    images, masks = _unpack(data, "data")
+    images, masks = training.unpack_data(data, "data")
     training.check_data(images, masks, num_classes=num_classes, ignore_index=ignore_index,
                         min_size=output_stride(model), name="data")
     weights = tf.ones([num_classes], tf.float32)

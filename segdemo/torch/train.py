@@ -77,12 +77,6 @@ def cross_entropy(
     return weighted_nll.sum(), pixel_weights.sum()
 
 
-def _unpack(data: Any, name: str) -> Data:
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise ValueError(f"{name} must be a tuple (images uint8 (N, H, W, 3), masks uint8 (N, H, W)).")
-    return data[0], np.asarray(data[1])
-
-
 def _to_tensors(images: np.ndarray, masks: np.ndarray | None, device: torch.device):
     # uint8 NHWC -> float32 NCHW in [0, 1], the input every model of the book expects.
     inputs = torch.from_numpy(training.images_to_float(images)).permute(0, 3, 1, 2).contiguous().to(device)
@@ -275,29 +269,19 @@ def fit(
             ``checkpoint_dir``.
         TrainingDivergedError: the loss became NaN or infinite (the message names the epoch and step).
     """
-    num_classes = training.check_positive(num_classes, "num_classes")
-    epochs = training.check_positive(epochs, "epochs")
-    batch_size = training.check_positive(batch_size, "batch_size")
-    optimizer_name = training.check_optimizer(optimizer, learning_rate)
-    min_size = output_stride(model)
-    train_images, train_masks = _unpack(train_data, "train_data")
-    training.check_data(
-        train_images, train_masks, num_classes=num_classes, ignore_index=ignore_index, min_size=min_size,
-        name="train_data",
+    checked = training.check_fit_arguments(
+        train_data=train_data, val_data=val_data, num_classes=num_classes, epochs=epochs, batch_size=batch_size,
+        optimizer=optimizer, learning_rate=learning_rate, class_weights=class_weights, ignore_index=ignore_index,
+        checkpoint_dir=checkpoint_dir, resume=resume, min_size=output_stride(model),
     )
-    if val_data is not None:
-        val_images, val_masks = _unpack(val_data, "val_data")
-        training.check_data(
-            val_images, val_masks, num_classes=num_classes, ignore_index=ignore_index, min_size=min_size,
-            name="val_data",
-        )
-    if resume and checkpoint_dir is None:
-        raise ValueError("resume=True needs checkpoint_dir: the folder the interrupted run wrote its checkpoint to.")
-    weights_array = training.class_weight_array(class_weights, num_classes)
+    num_classes, epochs, batch_size = checked.num_classes, checked.epochs, checked.batch_size
+    optimizer_name = checked.optimizer
+    train_images, train_masks = checked.train_images, checked.train_masks
+    val_images, val_masks = checked.val_images, checked.val_masks
 
     device = default_device()
     model.to(device)
-    weights = torch.from_numpy(weights_array).to(device)
+    weights = torch.from_numpy(checked.class_weights).to(device)
     torch_optimizer = _make_optimizer(model, optimizer_name, learning_rate)
     amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
@@ -390,7 +374,7 @@ def evaluate(
     """
     num_classes = training.check_positive(num_classes, "num_classes")
     batch_size = training.check_positive(batch_size, "batch_size")
-    images, masks = _unpack(data, "data")
+    images, masks = training.unpack_data(data, "data")
     training.check_data(images, masks, num_classes=num_classes, ignore_index=ignore_index,
                         min_size=output_stride(model), name="data")
     device = default_device()
