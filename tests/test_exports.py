@@ -1,4 +1,5 @@
-"""segdemo.torch and segdemo.tensorflow expose the same public names, each a real object, not a module."""
+"""segdemo.torch and segdemo.tensorflow expose the same public names; every lazy name (segdemo.data too) is a
+real object, not a module."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import types
 
 import pytest
 
+import segdemo.data
 import segdemo.tensorflow
 import segdemo.torch
 
-PACKAGES = [segdemo.torch, segdemo.tensorflow]
+PACKAGES = [segdemo.torch, segdemo.tensorflow, segdemo.data]
 
 
 def test_both_frameworks_export_the_same_names() -> None:
@@ -30,6 +32,12 @@ def test_every_name_is_its_object_even_after_all_submodules_are_imported(package
         assert value is getattr(defining_module, name)
 
 
-def test_unknown_names_raise_attribute_error() -> None:
+@pytest.mark.parametrize("package", PACKAGES, ids=lambda package: package.__name__)
+def test_unknown_names_raise_attribute_error(package: types.ModuleType) -> None:
     with pytest.raises(AttributeError, match="no attribute 'SegNet'"):
-        segdemo.torch.SegNet  # noqa: B018
+        package.SegNet  # noqa: B018
+
+
+@pytest.mark.parametrize("package", PACKAGES, ids=lambda package: package.__name__)
+def test_dir_lists_every_public_name(package: types.ModuleType) -> None:
+    assert set(package._EXPORTS) <= set(dir(package))

@@ -13,13 +13,12 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from segdemo._exports import lazy_exports
 
 IGNORE_INDEX = 255
 """Label value of pixels that losses and metrics skip."""
 
-# Public name -> module. The download function itself stays at segdemo.data.download.download: a package
+# The download function itself stays at segdemo.data.download.download: a package
 # attribute named like its submodule would be replaced by the module on import.
 # Public name -> module (relative to this package) that defines it.
 _EXPORTS: dict[str, str] = {
@@ -49,13 +48,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted([*_EXPORTS, "IGNORE_INDEX"])
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

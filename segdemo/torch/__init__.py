@@ -7,8 +7,7 @@ framework never loads the other.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from segdemo._exports import lazy_exports
 
 # Public name -> module (relative to this package) that defines it.
 _EXPORTS: dict[str, str] = {
@@ -42,13 +41,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
