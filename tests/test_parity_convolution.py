@@ -133,11 +133,14 @@ def test_transposed_convolution_is_the_adjoint_of_convolution_in_both_frameworks
     weight = rng.normal(size=(out_channels, in_channels, kernel_size, kernel_size))  # torch conv layout
     forward = F.conv2d(torch.from_numpy(x), torch.from_numpy(weight), stride=stride, padding=padding)
     y = rng.normal(size=tuple(forward.shape))
-    # output_padding restores rows the strided convolution never read, so A^T y has x's shape.
-    output_padding = (
-        height - upsampling.conv_transpose_output_size(forward.shape[2], kernel_size, stride, padding),
-        width - upsampling.conv_transpose_output_size(forward.shape[3], kernel_size, stride, padding),
-    )
+    # output_padding restores rows the strided convolution never read, so A^T y has x's shape. The size before
+    # output_padding can be 0 here (e.g. input 2, kernel 2, stride 3, padding 1), which is why it is computed
+    # from the formula rather than with conv_transpose_output_size, which refuses an empty layer output.
+    def size_before_output_padding(n: int) -> int:
+        return (n - 1) * stride - 2 * padding + kernel_size
+
+    output_padding = (height - size_before_output_padding(forward.shape[2]),
+                      width - size_before_output_padding(forward.shape[3]))
     adjoint = F.conv_transpose2d(torch.from_numpy(y), torch.from_numpy(weight), stride=stride, padding=padding, output_padding=output_padding)
     left = float(torch.sum(forward * torch.from_numpy(y)))
     assert left == pytest.approx(float(torch.sum(torch.from_numpy(x) * adjoint)), rel=1e-9, abs=1e-9)
