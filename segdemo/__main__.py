@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="loss weights per class: median-frequency (default for segnet_basic and segnet, as in "
                             "the SegNet paper) or none (default for the other models)")
     train.add_argument("--width", type=_positive_int, default=None,
-                       help="channel width of encoder_decoder and segnet_small (default: the model's)")
+                       help="channels of the first block, for encoder_decoder, segnet_small and the FCNs "
+                            "(default: the model's; FCNs: VGG16's 64)")
     train.add_argument("--seed", type=int, default=0, help="seed of initial weights, shuffles and dropout (default 0)")
     train.add_argument("--resume", action="store_true",
                        help="continue from the run's last checkpoint (at most one epoch is lost)")

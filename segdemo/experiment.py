@@ -55,7 +55,8 @@ class TrainingConfig:
         optimizer: ``"adam"`` or ``"sgd"``.
         learning_rate: step size.
         class_weights: ``"none"`` or ``"median-frequency"``; ``None``: the model's default.
-        width: channel width for models that take one (``encoder_decoder``, ``segnet_small``).
+        width: channels of the first block, for models that take one (``encoder_decoder``,
+            ``segnet_small``, ``fcn32s``, ``fcn16s``, ``fcn8s``).
         seed: seeds the model's initial weights, the shuffles and dropout.
         output_dir: folder of result files.
         checkpoint_dir: root folder of checkpoints (git-ignored ``runs/``).

@@ -39,12 +39,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ..architecture import VGG16_WIDTH, vgg16_stages
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # keras.applications' "caffe" preprocessing: BGR channel means on a 0-255 scale.
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
-VGG16_STAGES: tuple[tuple[int, ...], ...] = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 RESNET50_LAYERS: tuple[tuple[int, int, int], ...] = ((3, 64, 1), (4, 128, 2), (6, 256, 2), (3, 512, 2))
 
 BATCH_NORM_ARGUMENTS = {"epsilon": 1e-5, "momentum": 0.9}  # PyTorch's defaults, so ports are exact
@@ -191,13 +192,14 @@ class UpsampleNearestTo(keras.layers.Layer):
         return (inputs_shape[0], reference_shape[1], reference_shape[2], inputs_shape[3])
 
 
-def vgg16_block(x, stage: int, *, batch_norm_layers: bool):
+def vgg16_block(x, stage: int, *, batch_norm_layers: bool, width: int = VGG16_WIDTH):
     """Apply VGG16(-BN)'s convolution block ``stage`` (1-5) to ``x``, without its max-pool.
 
     Layer names: ``block{stage}_conv{i}`` (keras.applications) and, with ``batch_norm_layers``,
-    ``block{stage}_bn{i}``. The caller pools (plain max-pool, or with indices for SegNet).
+    ``block{stage}_bn{i}``. The caller pools (plain max-pool, or with indices for SegNet). ``width``
+    scales the channels (:func:`segdemo.architecture.vgg16_stages`; VGG16: 64).
     """
-    for number, filters in enumerate(VGG16_STAGES[stage - 1], start=1):
+    for number, filters in enumerate(vgg16_stages(width)[stage - 1], start=1):
         x = keras.layers.Conv2D(filters, 3, padding="same", name=f"block{stage}_conv{number}")(x)
         if batch_norm_layers:
             x = batch_norm(f"block{stage}_bn{number}")(x)

@@ -4,7 +4,8 @@ Mirrors ``segdemo.torch.fcn`` (see its docstring): fc6 (7x7, 4096) and fc7 (1x1,
 ReLU and dropout 0.5, ``score_fr``, zero-initialised skip scores ``score_pool4`` / ``score_pool3``, and
 :class:`~segdemo.tensorflow.upsampling.BilinearUpsampling2D` layers ``upscore2``, ``upscore_pool4`` and the
 frozen final ``upscore``. The normalised input is zero-padded at the bottom/right to a multiple of 32 and
-the logits are cropped back, so any input of at least 32x32 gives logits of exactly its size.
+the logits are cropped back, so any input of at least 32x32 gives logits of exactly its size. ``width``
+narrows every layer as in PyTorch (ImageNet weights exist only at VGG16's 64).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from ..architecture import FCN_VARIANTS, VGG16_WIDTH, check_pretrained_width, fcn_channels
 from .backbones import (
     CheckInputSize,
     CropToReference,
@@ -25,17 +27,15 @@ from .backbones import (
 from .segnets import check_num_classes
 from .upsampling import BilinearUpsampling2D
 
-FCN_VARIANTS = (32, 16, 8)
-
-
-def build_fcn(num_classes: int, variant: int, *, weights: str | None = None) -> keras.Model:
+def build_fcn(num_classes: int, variant: int, *, weights: str | None = None, width: int = VGG16_WIDTH) -> keras.Model:
     """FCN on VGG16; ``variant`` is the stride of the final upsampling (32, 16 or 8).
 
     Args:
         num_classes: number of classes K.
         variant: 32, 16 or 8.
         weights: ``None`` or ``"imagenet"`` (keras.applications' VGG16 with its top: the convolutions,
-            and fc1/fc2 reshaped into fc6/fc7).
+            and fc1/fc2 reshaped into fc6/fc7; width 64 only).
+        width: channels of the first block (VGG16: 64); fc6/fc7 get ``64 * width``.
 
     Returns:
         A ``keras.Model`` from float32 (N, H, W, 3) images in [0, 1] to logits (N, H, W, K), H, W >= 32;
@@ -46,17 +46,19 @@ def build_fcn(num_classes: int, variant: int, *, weights: str | None = None) -> 
     if variant not in FCN_VARIANTS:
         raise ValueError(f"variant must be one of {FCN_VARIANTS}, got {variant!r}.")
     name = f"fcn{variant}s"
+    check_pretrained_width(weights, width, name)
+    fc_channels = fcn_channels(width)
     images = keras.Input(shape=(None, None, 3), name="images")
     x = CheckInputSize(32, name, name="check_input_size")(images)
     x = PadToMultiple(32, name="pad")(normalisation_for(weights)(x))
     pools = []
     for stage in range(1, 6):
-        x = vgg16_block(x, stage, batch_norm_layers=False)
+        x = vgg16_block(x, stage, batch_norm_layers=False, width=width)
         x = keras.layers.MaxPooling2D(2, name=f"block{stage}_pool")(x)
         pools.append(x)
-    x = keras.layers.Conv2D(4096, 7, padding="same", activation="relu", name="fc6")(pools[4])
+    x = keras.layers.Conv2D(fc_channels, 7, padding="same", activation="relu", name="fc6")(pools[4])
     x = keras.layers.Dropout(0.5, name="drop6")(x)
-    x = keras.layers.Conv2D(4096, 1, activation="relu", name="fc7")(x)
+    x = keras.layers.Conv2D(fc_channels, 1, activation="relu", name="fc7")(x)
     x = keras.layers.Dropout(0.5, name="drop7")(x)
     scores = keras.layers.Conv2D(num_classes, 1, name="score_fr")(x)
     if variant <= 16:
@@ -115,16 +117,16 @@ def load_fcn_imagenet_weights(model: keras.Model) -> bool:
     return True
 
 
-def fcn32s(num_classes: int, *, weights: str | None = None) -> keras.Model:
+def fcn32s(num_classes: int, *, weights: str | None = None, width: int = VGG16_WIDTH) -> keras.Model:
     """FCN-32s: class scores at 1/32 upsampled 32x in one step. Arguments as :func:`build_fcn`."""
-    return build_fcn(num_classes, 32, weights=weights)
+    return build_fcn(num_classes, 32, weights=weights, width=width)
 
 
-def fcn16s(num_classes: int, *, weights: str | None = None) -> keras.Model:
+def fcn16s(num_classes: int, *, weights: str | None = None, width: int = VGG16_WIDTH) -> keras.Model:
     """FCN-16s: FCN-32s' scores upsampled 2x plus pool4's scores, upsampled 16x. Arguments as :func:`build_fcn`."""
-    return build_fcn(num_classes, 16, weights=weights)
+    return build_fcn(num_classes, 16, weights=weights, width=width)
 
 
-def fcn8s(num_classes: int, *, weights: str | None = None) -> keras.Model:
+def fcn8s(num_classes: int, *, weights: str | None = None, width: int = VGG16_WIDTH) -> keras.Model:
     """FCN-8s: FCN-16s' fused scores upsampled 2x plus pool3's scores, upsampled 8x. Arguments as :func:`build_fcn`."""
-    return build_fcn(num_classes, 8, weights=weights)
+    return build_fcn(num_classes, 8, weights=weights, width=width)

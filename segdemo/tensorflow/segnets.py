@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import keras
 
+from ..architecture import check_width
 from .backbones import (
     CheckInputSize,
     UpsampleNearestTo,
@@ -110,8 +111,7 @@ def pooled_encoder_decoder(
 
 
 def _article_model(num_classes: int, width: int, use_indices: bool, name: str) -> keras.Model:
-    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise ValueError(f"width must be a positive integer, got {width!r}.")
+    check_width(width)
     w = width
     encoder_plan = [(w, w), (2 * w, 2 * w), (4 * w,) * 3, (8 * w,) * 3]
     if use_indices:

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..architecture import check_width, vgg16_stages
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -37,8 +39,6 @@ WEIGHT_URLS: dict[str, str] = {
     "resnet50": "https://download.pytorch.org/models/resnet50-0676ba61.pth",
 }
 
-# Output channels of VGG16's 13 convolutions, grouped by stage (one max-pool after each group).
-VGG16_STAGES: tuple[tuple[int, ...], ...] = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 
 
 def load_torchvision_weights(name: str) -> dict[str, torch.Tensor] | None:
@@ -98,6 +98,9 @@ class VGG16Encoder(nn.Module):
 
     Args:
         batch_norm: ``True`` for VGG16-BN (conv, BN, ReLU), ``False`` for VGG16 (conv, ReLU).
+        width: channels of the first block; VGG16's 64 by default. Each stage scales with it
+            (64, 128, 256, 512, 512 become ``width`` times 1, 2, 4, 8, 8): a narrower VGG16 for CPUs,
+            which has no pretrained weights.
 
     Attributes:
         features: ``nn.Sequential`` numbered exactly like torchvision's ``vgg16().features`` /
@@ -107,15 +110,17 @@ class VGG16Encoder(nn.Module):
 
     output_stride = 32
 
-    def __init__(self, *, batch_norm: bool = False) -> None:
+    def __init__(self, *, batch_norm: bool = False, width: int = 64) -> None:
         super().__init__()
+        check_width(width)
         self.batch_norm = batch_norm
+        self.width = width
         self.normalise = Normalise()
         layers: list[nn.Module] = []
         self.keras_layer_names: dict[str, str] = {}
         self._stage_slices: list[tuple[int, int]] = []
         in_channels = 3
-        for stage, channels in enumerate(VGG16_STAGES, start=1):
+        for stage, channels in enumerate(vgg16_stages(width), start=1):
             start = len(layers)
             for number, out_channels in enumerate(channels, start=1):
                 self.keras_layer_names[f"features.{len(layers)}"] = f"block{stage}_conv{number}"
@@ -142,7 +147,8 @@ class VGG16Encoder(nn.Module):
             images: float32 (N, 3, H, W) in [0, 1], H and W >= 32.
 
         Returns:
-            Five float32 maps after pool1..pool5: (N, 64, H/2, W/2) ... (N, 512, H/32, W/32) (floor).
+            Five float32 maps after pool1..pool5: (N, 64, H/2, W/2) ... (N, 512, H/32, W/32) (floor;
+            channels scale with ``width``).
         """
         outputs = []
         x = self.normalise(images)

@@ -10,6 +10,9 @@ bottom/right to a multiple of 32 (after normalisation), so every skip aligns exa
 cropped back to the input size: any input of at least 32x32 gives logits of exactly its size.
 fc6 uses 7x7 ``same`` padding on the pool5 map (a 1x1 pool5 map works: it sees zeros around it).
 
+``width`` narrows every layer for CPUs: the first block gets ``width`` channels instead of VGG16's 64 and
+fc6/fc7 ``64 * width`` instead of 4096 (:mod:`segdemo.architecture`); ImageNet weights exist only at 64.
+
 Mirrors ``segdemo.tensorflow.fcn``; the encoder uses torchvision's ``vgg16`` names, the rest the names
 above (Keras layers of the same names).
 """
@@ -19,19 +22,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..architecture import FCN_VARIANTS, VGG16_WIDTH, check_pretrained_width, fcn_channels
 from .backbones import (
     VGG16Encoder,
     check_input_size,
     check_weights_argument,
     load_torchvision_weights,
     pad_to_multiple,
-    vgg16,
 )
 from .segnets import check_num_classes
 from .upsampling import BilinearUpsampling2D
-
-FCN_VARIANTS = (32, 16, 8)
-
 
 class FCN(nn.Module):
     """FCN on VGG16; ``variant`` is the stride of the final upsampling (32, 16 or 8).
@@ -50,16 +50,18 @@ class FCN(nn.Module):
         self.variant = variant
         self.name = f"fcn{variant}s"
         self.backbone = backbone
-        self.fc6 = nn.Conv2d(512, 4096, kernel_size=7, padding=3)
-        self.fc7 = nn.Conv2d(4096, 4096, kernel_size=1)
+        width = backbone.width
+        pool5_channels, fc_channels = 8 * width, fcn_channels(width)
+        self.fc6 = nn.Conv2d(pool5_channels, fc_channels, kernel_size=7, padding=3)
+        self.fc7 = nn.Conv2d(fc_channels, fc_channels, kernel_size=1)
         self.relu = nn.ReLU(inplace=True)
         self.dropout = nn.Dropout(0.5)
-        self.score_fr = nn.Conv2d(4096, num_classes, kernel_size=1)
+        self.score_fr = nn.Conv2d(fc_channels, num_classes, kernel_size=1)
         if variant <= 16:
-            self.score_pool4 = _zero_conv(512, num_classes)
+            self.score_pool4 = _zero_conv(8 * width, num_classes)
             self.upscore2 = BilinearUpsampling2D(num_classes, 2)
         if variant == 8:
-            self.score_pool3 = _zero_conv(256, num_classes)
+            self.score_pool3 = _zero_conv(4 * width, num_classes)
             self.upscore_pool4 = BilinearUpsampling2D(num_classes, 2)
         # The paper fixes the final upsampling to bilinear interpolation.
         self.upscore = BilinearUpsampling2D(num_classes, variant, trainable=False)
@@ -127,10 +129,11 @@ def _zero_conv(in_channels: int, out_channels: int) -> nn.Conv2d:
     return conv
 
 
-def _fcn(num_classes: int, variant: int, weights: str | None) -> FCN:
+def _fcn(num_classes: int, variant: int, weights: str | None, width: int) -> FCN:
     check_num_classes(num_classes)
     check_weights_argument(weights)
-    model = FCN(num_classes, variant, vgg16(weights=None))
+    check_pretrained_width(weights, width, f"fcn{variant}s")
+    model = FCN(num_classes, variant, VGG16Encoder(width=width))
     if weights == "imagenet":
         state_dict = load_torchvision_weights("vgg16")
         if state_dict is not None:
@@ -138,24 +141,25 @@ def _fcn(num_classes: int, variant: int, weights: str | None) -> FCN:
     return model
 
 
-def fcn32s(num_classes: int, *, weights: str | None = None) -> FCN:
+def fcn32s(num_classes: int, *, weights: str | None = None, width: int = VGG16_WIDTH) -> FCN:
     """FCN-32s: class scores at 1/32 upsampled 32x in one step.
 
     Args:
         num_classes: number of classes K.
-        weights: ``None`` or ``"imagenet"`` (torchvision's VGG16: encoder and fc6/fc7).
+        weights: ``None`` or ``"imagenet"`` (torchvision's VGG16: encoder and fc6/fc7; width 64 only).
+        width: channels of the first block (VGG16: 64); fc6/fc7 get ``64 * width``.
 
     Returns:
         A module mapping float32 (N, 3, H, W) images in [0, 1] to logits (N, K, H, W), H, W >= 32.
     """
-    return _fcn(num_classes, 32, weights)
+    return _fcn(num_classes, 32, weights, width)
 
 
-def fcn16s(num_classes: int, *, weights: str | None = None) -> FCN:
+def fcn16s(num_classes: int, *, weights: str | None = None, width: int = VGG16_WIDTH) -> FCN:
     """FCN-16s: FCN-32s' scores upsampled 2x, plus pool4's scores, upsampled 16x. Arguments as :func:`fcn32s`."""
-    return _fcn(num_classes, 16, weights)
+    return _fcn(num_classes, 16, weights, width)
 
 
-def fcn8s(num_classes: int, *, weights: str | None = None) -> FCN:
+def fcn8s(num_classes: int, *, weights: str | None = None, width: int = VGG16_WIDTH) -> FCN:
     """FCN-8s: FCN-16s' fused scores upsampled 2x, plus pool3's scores, upsampled 8x. Arguments as :func:`fcn32s`."""
-    return _fcn(num_classes, 8, weights)
+    return _fcn(num_classes, 8, weights, width)

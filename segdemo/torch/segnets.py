@@ -16,7 +16,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .backbones import VGG16_STAGES, VGG16Encoder, check_input_size, upsample_nearest_to, vgg16_bn
+from ..architecture import VGG16_STAGES, check_width
+from .backbones import VGG16Encoder, check_input_size, upsample_nearest_to, vgg16_bn
 from .pooling import MaxPoolingWithArgmax2D, MaxUnpooling2D
 
 
@@ -121,8 +122,7 @@ class PooledEncoderDecoder(nn.Module):
 
 
 def _article_model(num_classes: int, width: int, use_indices: bool, name: str) -> PooledEncoderDecoder:
-    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise ValueError(f"width must be a positive integer, got {width!r}.")
+    check_width(width)
     w = width
     encoder_plan = [(w, w), (2 * w, 2 * w), (4 * w,) * 3, (8 * w,) * 3]
     encoder, in_channels = nn.ModuleList(), 3

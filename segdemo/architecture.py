@@ -1,0 +1,66 @@
+"""Framework-free facts about the book's architectures, shared by ``segdemo.torch`` and ``segdemo.tensorflow``.
+
+Both frameworks build their layers from these numbers, so the two can never disagree about a channel count.
+"""
+
+from __future__ import annotations
+
+# Output channels of VGG16's 13 convolutions, grouped by stage (one max-pool after each group).
+VGG16_STAGES: tuple[tuple[int, ...], ...] = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
+
+VGG16_WIDTH = 64
+"""Channels of VGG16's first block: the width for which ImageNet weights exist."""
+
+FCN_VARIANTS = (32, 16, 8)
+"""Stride of an FCN's final upsampling: FCN-32s, FCN-16s, FCN-8s."""
+
+
+def check_width(width: int) -> None:
+    """Checks a model's ``width`` (channels of its first block).
+
+    Raises:
+        ValueError: unless ``width`` is a positive integer.
+    """
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"width must be a positive integer, got {width!r}.")
+
+
+def vgg16_stages(width: int = VGG16_WIDTH) -> tuple[tuple[int, ...], ...]:
+    """VGG16's output channels per stage and convolution, scaled so the first block has ``width`` channels.
+
+    Args:
+        width: channels of the first block (VGG16: 64). Stages get ``width`` times 1, 2, 4, 8 and 8.
+
+    Returns:
+        Five tuples of channel counts, one per convolution.
+
+    Example:
+        >>> vgg16_stages(16)
+        ((16, 16), (32, 32), (64, 64, 64), (128, 128, 128), (128, 128, 128))
+    """
+    check_width(width)
+    return tuple(tuple(channels // VGG16_WIDTH * width for channels in stage) for stage in VGG16_STAGES)
+
+
+def fcn_channels(width: int = VGG16_WIDTH) -> int:
+    """Channels of an FCN's fc6 and fc7: VGG16's 4096 at width 64, scaled with ``width``.
+
+    Example:
+        >>> fcn_channels(64), fcn_channels(32)
+        (4096, 2048)
+    """
+    check_width(width)
+    return 4096 // VGG16_WIDTH * width
+
+
+def check_pretrained_width(weights: str | None, width: int, model_name: str) -> None:
+    """ImageNet weights exist only for VGG16's own width.
+
+    Raises:
+        ValueError: for ``weights="imagenet"`` with a width other than 64.
+    """
+    if weights is not None and width != VGG16_WIDTH:
+        raise ValueError(
+            f"{model_name}: weights={weights!r} exist only for width {VGG16_WIDTH} (VGG16), got width {width}; "
+            "use weights=None for a narrower network."
+        )
