@@ -41,9 +41,16 @@ def randomise(model: torch.nn.Module, images: torch.Tensor) -> None:
             model.classifier.bias /= scale
 
 
-@pytest.mark.parametrize("name", sorted(torch_models.MODEL_BUILDERS))
-def test_ported_keras_model_gives_the_same_logits(name):
-    arguments = SMALL_ARGUMENTS.get(name, {})
+PARITY_CASES = [(name, SMALL_ARGUMENTS.get(name, {})) for name in sorted(torch_models.MODEL_BUILDERS)]
+# The FCNs also at a small width (the committed CPU runs train them at width 32).
+PARITY_CASES += [(name, {"width": 8}) for name in ("fcn32s", "fcn16s", "fcn8s")]
+
+
+PARITY_IDS = [name + "".join(f"-{key}{value}" for key, value in arguments.items()) for name, arguments in PARITY_CASES]
+
+
+@pytest.mark.parametrize(("name", "arguments"), PARITY_CASES, ids=PARITY_IDS)
+def test_ported_keras_model_gives_the_same_logits(name, arguments):
     torch.manual_seed(0)
     torch_model = torch_models.build_model(name, NUM_CLASSES, **arguments)
     images = np.random.default_rng(0).random((2, 35, 33, 3), dtype=np.float32)  # odd sizes on purpose

@@ -67,6 +67,26 @@ def test_fcn_skip_scores_start_at_zero(built, name):
     assert not model.get_layer("upscore").trainable
 
 
+@pytest.mark.parametrize("name", ["fcn32s", "fcn16s", "fcn8s"])
+def test_fcn_width_scales_every_layer(name):
+    model = models.build_model(name, NUM_CLASSES, width=8)
+    assert tuple(model.get_layer("fc6").kernel.shape) == (7, 7, 64, 512)  # fc: 64 * width; pool5: 8 * width
+    assert tuple(model.get_layer("fc7").kernel.shape) == (1, 1, 512, 512)
+    assert tuple(model.get_layer("score_fr").kernel.shape) == (1, 1, 512, NUM_CLASSES)
+    assert model.get_layer("block1_conv1").filters == 8
+    if name != "fcn32s":
+        assert tuple(model.get_layer("score_pool4").kernel.shape) == (1, 1, 64, NUM_CLASSES)
+    if name == "fcn8s":
+        assert tuple(model.get_layer("score_pool3").kernel.shape) == (1, 1, 32, NUM_CLASSES)
+    logits = model(np.zeros((1, 33, 47, 3), np.float32), training=False)
+    assert tuple(logits.shape) == (1, 33, 47, NUM_CLASSES)
+
+
+def test_fcn_imagenet_weights_need_vgg16_width():
+    with pytest.raises(ValueError, match="exist only for width 64"):
+        models.build_model("fcn8s", NUM_CLASSES, weights="imagenet", width=32)
+
+
 def test_models_train_in_fit_with_unknown_sizes():
     model = models.segnet_small(NUM_CLASSES, width=2)
     model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))

@@ -84,6 +84,26 @@ def test_fcn_skip_scores_start_at_zero(built, name):
     assert not model.upscore.weight.requires_grad  # the final upsampling stays bilinear
 
 
+@pytest.mark.parametrize("name", ["fcn32s", "fcn16s", "fcn8s"])
+def test_fcn_width_scales_every_layer(name):
+    model = models.build_model(name, NUM_CLASSES, width=8)
+    assert tuple(model.fc6.weight.shape) == (512, 64, 7, 7)  # fc: 64 * width; pool5: 8 * width
+    assert tuple(model.fc7.weight.shape) == (512, 512, 1, 1)
+    assert tuple(model.score_fr.weight.shape) == (NUM_CLASSES, 512, 1, 1)
+    assert model.backbone.features[0].out_channels == 8
+    if name != "fcn32s":
+        assert model.score_pool4.in_channels == 64
+    if name == "fcn8s":
+        assert model.score_pool3.in_channels == 32
+    with torch.no_grad():
+        assert tuple(model.eval()(torch.rand(1, 3, 33, 47)).shape) == (1, NUM_CLASSES, 33, 47)
+
+
+def test_fcn_imagenet_weights_need_vgg16_width():
+    with pytest.raises(ValueError, match="exist only for width 64"):
+        models.build_model("fcn8s", NUM_CLASSES, weights="imagenet", width=32)
+
+
 def test_linear_to_conv_weight_is_equivalent():
     torch.manual_seed(0)
     linear = torch.nn.Linear(4 * 7 * 7, 5)
