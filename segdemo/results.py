@@ -123,6 +123,23 @@ def load_results(
     return sorted(records, key=lambda r: (str(r.get("model")), str(r.get("framework")), str(r.get("profile"))))
 
 
+def provenance_line(record: Mapping[str, Any]) -> str:
+    """One line saying where a result comes from: run name, commit, device, date and training settings.
+
+    Example:
+        ``fcn8s-pytorch-standard: commit 1c12c22abc, cpu: x86_64 (2 cores), 2026-11-22T01:40:00+00:00,
+        367 training images, width 32, 15 epochs, adam lr 0.001, 61.2 s per epoch``
+    """
+    p = record.get("provenance", {})
+    width = "" if p.get("width") is None else f"width {p['width']}, "
+    return (
+        f"{record.get('model')}-{record.get('framework')}-{record.get('profile')}: commit {str(p.get('git_commit'))[:10]}"
+        f"{' (uncommitted changes)' if p.get('git_dirty') else ''}, {p.get('device')}, {p.get('date_utc')}, "
+        f"{p.get('num_train_images')} training images, {width}{p.get('epochs')} epochs, "
+        f"{p.get('optimizer')} lr {p.get('learning_rate')}, {p.get('seconds_per_epoch')} s per epoch"
+    )
+
+
 def _lookup(record: Mapping[str, Any], dotted: str) -> Any:
     value: Any = record
     for part in dotted.split("."):

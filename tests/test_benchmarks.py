@@ -29,3 +29,4 @@ def test_unpool_benchmark_quick_run_writes_a_consistent_record(tmp_path):
     expected = medians["article"]["forward_backward"] / medians["segdemo"]["forward_backward"]
     assert abs(ratio - expected) <= 0.01 * expected + 0.01  # ratios are rounded to 2 decimals
     assert {"date_utc", "cpu", "python", "torch", "tensorflow", "numpy", "git_commit"} <= set(record["provenance"])
+    assert record["copy_to_numpy_ms"] > 0  # measured on its own, outside the medians

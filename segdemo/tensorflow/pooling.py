@@ -13,13 +13,16 @@ originals, kept for comparison):
 Index layout (NHWC): one int64 per pooled value, ``(y * W + x) * C + c`` inside its own image of the
 pre-pool map (``include_batch_in_index=False``); :mod:`segdemo.indices` converts to and from PyTorch's.
 
-Speed: unpooling is one ``tf.raw_ops.MaxPoolGradWithArgmax`` call (the kernel TensorFlow uses for the
-gradient of max pooling, which is exactly a scatter of values to argmax positions) instead of the
-articles' ``tf.scatter_nd`` with a hand-built (4, N*h*w*C) coordinate tensor. That op has no gradient of
-its own, so ours is a gather of the upstream gradient at the same indices (``tf.custom_gradient``), compiled
-with XLA (``jit_compile=True``): on CPU that gather is 2-3x faster than TensorFlow's own ``GatherV2`` kernel
-with ``batch_dims=1`` and returns the identical tensor (a gather only copies values). XLA compiles once per
-shape; ``benchmarks/unpool.py`` measures the whole layer against the articles'.
+Speed: for non-overlapping windows (``pool_size == strides``, SegNet's 2x2/2) an index of pooled position
+(i, j, c) can only be one of ``ph * pw`` positions of its own window, so unpooling is a dense computation:
+compare each index with those few positions (a subtraction, no division) and write every output element
+once. XLA compiles it into one fused pass (``jit_compile=True``), and the gradient reads each window the
+same way. That pass also reports whether every index lay in its own window; when one does not (indices
+that max pooling did not produce, still accepted, like PyTorch's ``max_unpool2d``), unpooling falls back to
+``tf.raw_ops.MaxPoolGradWithArgmax`` (the kernel TensorFlow uses for the gradient of max pooling, exactly a
+scatter of values to argmax positions) after a range check, with an XLA-compiled gather as its gradient.
+The articles' ``tf.scatter_nd`` builds a (4, N*h*w*C) coordinate tensor instead; ``benchmarks/unpool.py``
+measures both, and PyTorch, side by side. XLA compiles once per shape.
 
 Ties: among equal maxima in a window the CPU kernel keeps the first in row-major order (like PyTorch's).
 """
@@ -82,6 +85,126 @@ def _gather_per_image_reference(upstream: tf.Tensor, indices: tf.Tensor) -> tf.T
 _gather_per_image = tf.function(_gather_per_image_reference, jit_compile=True, reduce_retracing=True)
 
 
+def _window_hits(indices: tf.Tensor, width: tf.Tensor, pool_size: tuple[int, int]) -> list[list[tf.Tensor]]:
+    """``hits[dy][dx]``: bool (N, h, w, C), whether each index points at row ``dy``, column ``dx`` of its own window.
+
+    For non-overlapping windows (stride = pool size) the window of pooled position (i, j, c) starts at index
+    ``((i * ph) * W + j * pw) * C + c``; an index inside it differs from that by ``(dy * W + dx) * C``. No
+    division is needed, only a subtraction and comparisons, which XLA fuses into one pass.
+    """
+    shape = tf.shape(indices, out_type=tf.int64)
+    channels = shape[3]
+    row_step = tf.cast(width, tf.int64) * channels
+    top = tf.range(shape[1], dtype=tf.int64)[:, None, None] * (pool_size[0] * row_step)
+    left = tf.range(shape[2], dtype=tf.int64)[None, :, None] * (pool_size[1] * channels)
+    offsets = indices - (top + left + tf.range(channels, dtype=tf.int64)[None, None, :])
+    return [[tf.equal(offsets, dy * row_step + dx * channels) for dx in range(pool_size[1])] for dy in range(pool_size[0])]
+
+
+def _unpool_windows_reference(
+    values: tf.Tensor, indices: tf.Tensor, width: tf.Tensor, pool_size: tuple[int, int]
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Unpooling for non-overlapping windows as one dense pass (no zero fill, no scatter).
+
+    Args:
+        values: float (N, h, w, C).
+        indices: int64 (N, h, w, C).
+        width: W, the pre-pool width the indices were computed for.
+        pool_size: (ph, pw), equal to the strides.
+
+    Returns:
+        ``(outputs, in_windows)``: float (N, h * ph, w * pw, C) with each value at its index, and a bool
+        scalar, True when every index lies in its own window (only then are the outputs the unpooling).
+    """
+    hits = _window_hits(indices, width, pool_size)
+    zeros = tf.zeros_like(values)
+    rows = [tf.stack([tf.where(hit, values, zeros) for hit in row], axis=3) for row in hits]  # (N, h, w, pw, C)
+    shape = tf.shape(values)
+    outputs = tf.reshape(tf.stack(rows, axis=2), [shape[0], shape[1] * pool_size[0], shape[2] * pool_size[1], shape[3]])
+    in_windows = tf.reduce_all(tf.reduce_any(tf.stack([hit for row in hits for hit in row]), axis=0))
+    return outputs, in_windows
+
+
+def _gather_windows_reference(
+    upstream: tf.Tensor, indices: tf.Tensor, width: tf.Tensor, pool_size: tuple[int, int]
+) -> tf.Tensor:
+    """The gradient of :func:`_unpool_windows_reference`: each index's upstream value, read from its window.
+
+    Args:
+        upstream: float (N, H, W, C), H >= h * ph and W >= w * pw.
+        indices: int64 (N, h, w, C), every one inside its own window.
+
+    Returns:
+        float (N, h, w, C), equal to the gather :func:`_gather_per_image_reference`.
+    """
+    hits = _window_hits(indices, width, pool_size)
+    shape = tf.shape(indices)
+    cropped = upstream[:, : shape[1] * pool_size[0], : shape[2] * pool_size[1], :]
+    windows = tf.reshape(cropped, [shape[0], shape[1], pool_size[0], shape[2], pool_size[1], shape[3]])
+    gradient = tf.zeros(shape, upstream.dtype)
+    for dy, row in enumerate(hits):
+        for dx, hit in enumerate(row):
+            gradient = tf.where(hit, windows[:, :, dy, :, dx, :], gradient)
+    return gradient
+
+
+# Compiled by XLA into fused loops. Shapes are dynamic arguments; `width` is a value, not a shape.
+_unpool_windows = tf.function(_unpool_windows_reference, jit_compile=True, reduce_retracing=True)
+_gather_windows = tf.function(_gather_windows_reference, jit_compile=True, reduce_retracing=True)
+
+OUT_OF_RANGE_MESSAGE = (
+    "MaxUnpooling2D: indices outside the output image; they must come from MaxPoolingWithArgmax2D "
+    "(include_batch_in_index=False) applied to a map of size output_size."
+)
+
+
+def _check_in_image(indices: tf.Tensor, output_shape: tf.Tensor) -> tf.Tensor:
+    """Refuses indices outside ``[0, H * W * C)``: TensorFlow's scatter kernel would abort the process.
+
+    Returns:
+        ``indices`` (in graph mode with the check as a dependency).
+
+    Raises:
+        ValueError: eagerly; inside ``tf.function`` an ``InvalidArgumentError`` with the same message.
+    """
+    limit = tf.cast(output_shape[1] * output_shape[2] * output_shape[3], tf.uint64)
+    # As unsigned integers negative indices become huge, so a single max catches both ends.
+    in_range = tf.reduce_max(tf.bitcast(indices, tf.uint64)) < limit
+    if tf.executing_eagerly():
+        if tf.size(indices) > 0 and not bool(in_range):
+            raise ValueError(f"{OUT_OF_RANGE_MESSAGE} Got range [{int(tf.reduce_min(indices))}, "
+                             f"{int(tf.reduce_max(indices))}], limit {int(limit)}.")
+        return indices
+    with tf.control_dependencies([tf.debugging.Assert(tf.logical_or(tf.size(indices) == 0, in_range), [OUT_OF_RANGE_MESSAGE])]):
+        return tf.identity(indices)
+
+
+def _scatter_anywhere(
+    values: tf.Tensor, indices: tf.Tensor, output_shape: tf.Tensor, pool_size: tuple[int, int], strides: tuple[int, int]
+) -> tf.Tensor:
+    """Unpooling for any in-range indices with ``MaxPoolGradWithArgmax`` (a scatter-add into zeros)."""
+    indices = _check_in_image(indices, output_shape)
+    # MaxPoolGradWithArgmax zeroes its output and reads only the *shape* of `input`, then adds each value at
+    # its argmax; an uninitialised tensor saves filling a full-size zero tensor that is never read
+    # (tests/tensorflow/test_pooling.py checks that the kernel ignores the values of `input`).
+    shape_only = tf.raw_ops.Empty(shape=tf.cast(output_shape, tf.int32), dtype=values.dtype, init=False)
+    return tf.raw_ops.MaxPoolGradWithArgmax(
+        input=shape_only, grad=values, argmax=indices, ksize=[1, *pool_size, 1], strides=[1, *strides, 1],
+        padding="VALID", include_batch_in_index=False,
+    )
+
+
+def _pad_to(outputs: tf.Tensor, output_shape: tf.Tensor) -> tf.Tensor:
+    """Zero rows/columns at the bottom/right up to (H, W): the pixels floor pooling never read."""
+    extra_rows = tf.cast(output_shape[1], tf.int32) - tf.shape(outputs)[1]
+    extra_columns = tf.cast(output_shape[2], tf.int32) - tf.shape(outputs)[2]
+    return tf.cond(
+        tf.logical_or(extra_rows > 0, extra_columns > 0),
+        lambda: tf.pad(outputs, [[0, 0], [0, extra_rows], [0, extra_columns], [0, 0]]),
+        lambda: outputs,
+    )
+
+
 def unpool(
     values: tf.Tensor,
     indices: tf.Tensor,
@@ -89,37 +212,55 @@ def unpool(
     pool_size: tuple[int, int] = (2, 2),
     strides: tuple[int, int] = (2, 2),
 ) -> tf.Tensor:
-    """Scatters ``values`` to ``indices`` in a zero tensor of ``output_shape`` (the fast path, no checks).
+    """Scatters ``values`` to ``indices`` in a zero tensor of ``output_shape``.
+
+    Like PyTorch's ``max_unpool2d``, any index inside the image is accepted. Two implementations give the
+    identical tensor:
+
+    * non-overlapping windows (``pool_size == strides``, SegNet's 2x2/2) whose indices all lie in their own
+      window, which is what max pooling returns: one dense XLA pass that writes every output element once
+      (:func:`_unpool_windows_reference`); its gradient reads each index's window the same way;
+    * anything else: ``MaxPoolGradWithArgmax`` after a range check, with an XLA-compiled gather as gradient.
 
     Args:
         values: float (N, h, w, C).
-        indices: int64 (N, h, w, C), ``(y * W + x) * C + c`` per image, all in ``[0, H * W * C)``
-            (out-of-range indices abort the process inside TensorFlow's kernel: validate first).
+        indices: int (N, h, w, C), ``(y * W + x) * C + c`` per image.
         output_shape: (N, H, W, C) ints or an int tensor; (H, W) must pool to (h, w).
         pool_size: pooling window (height, width).
         strides: pooling step (height, width).
 
     Returns:
-        float (N, H, W, C); the gradient with respect to ``values`` is the upstream gradient gathered at
-        ``indices`` (an XLA-compiled gather, exactly equal to ``tf.gather(..., batch_dims=1)``).
+        float (N, H, W, C); the gradient with respect to ``values`` is the upstream gradient at ``indices``.
+
+    Raises:
+        ValueError: for indices outside ``[0, H * W * C)`` (eagerly; inside ``tf.function`` an
+            ``InvalidArgumentError`` with the same message).
     """
-    ksize = [1, *pool_size, 1]
-    steps = [1, *strides, 1]
+    pool_size, strides = tuple(pool_size), tuple(strides)
     indices = tf.cast(indices, tf.int64)
+    output_shape = tf.cast(output_shape, tf.int64)
+    windows = pool_size == strides
 
     @tf.custom_gradient
     def scatter(values: tf.Tensor) -> tuple[tf.Tensor, Any]:
-        # MaxPoolGradWithArgmax zeroes its output and reads only the *shape* of `input`, then adds each value
-        # at its argmax; an uninitialised tensor saves filling a full-size zero tensor that is never read
-        # (tests/tensorflow/test_pooling.py checks that the kernel ignores the values of `input`).
-        shape_only = tf.raw_ops.Empty(shape=tf.cast(output_shape, tf.int32), dtype=values.dtype, init=False)
-        outputs = tf.raw_ops.MaxPoolGradWithArgmax(
-            input=shape_only, grad=values, argmax=indices,
-            ksize=ksize, strides=steps, padding="VALID", include_batch_in_index=False,
-        )
+        if windows:
+            dense, in_windows = _unpool_windows(values, indices, output_shape[2], pool_size)
+            outputs = tf.cond(
+                in_windows,
+                lambda: _pad_to(dense, output_shape),
+                lambda: _scatter_anywhere(values, indices, output_shape, pool_size, strides),
+            )
+        else:
+            outputs = _scatter_anywhere(values, indices, output_shape, pool_size, strides)
+
+        def gather(upstream: tf.Tensor) -> tf.Tensor:
+            return tf.reshape(_gather_per_image(upstream, indices), tf.shape(values))
 
         def gradient(upstream: tf.Tensor) -> tf.Tensor:
-            return tf.reshape(_gather_per_image(upstream, indices), tf.shape(values))
+            if windows:
+                return tf.cond(in_windows, lambda: _gather_windows(upstream, indices, output_shape[2], pool_size),
+                               lambda: gather(upstream))
+            return gather(upstream)
 
         return outputs, gradient
 
@@ -259,22 +400,6 @@ class MaxUnpooling2D(keras.layers.Layer):
         else:
             height, width = output_size
         output_shape = tf.stack([dynamic[0], height, width, dynamic[3]])
-        indices = tf.cast(indices, tf.int64)
-        # TensorFlow's kernel aborts the whole process on an out-of-range index: refuse those first.
-        # One pass: as unsigned integers, negative indices become huge, so a single max catches both ends.
-        limit = tf.cast(height * width * dynamic[3], tf.uint64)
-        in_range = tf.reduce_max(tf.bitcast(indices, tf.uint64)) < limit
-        message = (
-            "MaxUnpooling2D: indices outside the output image; they must come from MaxPoolingWithArgmax2D "
-            "(include_batch_in_index=False) applied to a map of size output_size."
-        )
-        if tf.executing_eagerly():
-            if tf.size(indices) > 0 and not bool(in_range):
-                raise ValueError(f"{message} Got range [{int(tf.reduce_min(indices))}, "
-                                 f"{int(tf.reduce_max(indices))}], limit {int(limit)}.")
-        else:
-            with tf.control_dependencies([tf.debugging.Assert(tf.logical_or(tf.size(indices) == 0, in_range), [message])]):
-                indices = tf.identity(indices)
         outputs = unpool(values, indices, output_shape, self.pool_size, self.strides)
         return tf.ensure_shape(outputs, (values.shape[0], static_height, static_width, values.shape[3]))
 

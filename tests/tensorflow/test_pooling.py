@@ -10,6 +10,7 @@ import tensorflow as tf
 import keras
 from segdemo.tensorflow import MaxPoolingWithArgmax2D, MaxUnpooling2D
 from segdemo.tensorflow import article_layers
+from segdemo.tensorflow import pooling
 from segdemo.tensorflow.pooling import unpool
 
 
@@ -109,6 +110,46 @@ def test_backward_with_arbitrary_in_range_indices_equals_tf_gather():
         outputs = unpool(values, indices, (3, 8, 10, 2))
     gradient = tape.gradient(outputs, values, output_gradients=upstream)
     assert np.array_equal(gradient.numpy(), reference_gradient(upstream, indices))
+
+
+@pytest.mark.parametrize(
+    ("shape", "window"),
+    [((3, 9, 11, 5), (2, 2)), ((2, 8, 8, 1), (2, 2)), ((2, 7, 10, 4), (2, 3)), ((1, 9, 9, 2), (3, 3))],
+)
+def test_dense_window_pass_equals_the_scatter_kernel(shape, window):
+    # The two implementations of unpool must give the identical tensor for indices that max pooling returns.
+    features = tf.constant(np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32))
+    pooled, indices = tf.nn.max_pool_with_argmax(features, window, window, "VALID", include_batch_in_index=False)
+    dense, in_windows = pooling._unpool_windows(pooled, indices, shape[2], window)
+    assert bool(in_windows)
+    scattered = pooling._scatter_anywhere(pooled, indices, tf.constant(shape, tf.int64), window, window).numpy()
+    padded = np.zeros(shape, np.float32)
+    padded[:, : dense.shape[1], : dense.shape[2]] = dense.numpy()
+    assert np.array_equal(padded, scattered)
+    assert np.array_equal(scattered, numpy_unpool(pooled.numpy(), indices.numpy(), *shape[1:3]))
+    upstream = tf.constant(np.random.default_rng(1).standard_normal(shape).astype(np.float32))
+    gathered = pooling._gather_windows(upstream, indices, shape[2], window).numpy()
+    assert np.array_equal(gathered, reference_gradient(upstream, indices))
+
+
+def test_an_index_outside_its_own_window_falls_back_to_the_scatter():
+    # In range but in the neighbouring window: the dense pass cannot place it, so unpool must notice and
+    # scatter instead (PyTorch's max_unpool2d accepts any index inside the image, and so do we).
+    features = np.random.default_rng(5).standard_normal((2, 6, 8, 3)).astype(np.float32)
+    pooled, indices = MaxPoolingWithArgmax2D()(features)
+    moved = indices.numpy().copy()
+    moved[1, 0, 0, 2] = moved[1, 0, 1, 2] + 3  # one column right of the next window's argmax, other channel
+    _, in_windows = pooling._unpool_windows(pooled, tf.constant(moved), 8, (2, 2))
+    assert not bool(in_windows)
+    upstream = tf.constant(np.random.default_rng(6).standard_normal(features.shape).astype(np.float32))
+    for run in (lambda v: MaxUnpooling2D()(v, tf.constant(moved), (6, 8)),
+                tf.function(lambda v: MaxUnpooling2D()(v, tf.constant(moved), (6, 8)))):
+        with tf.GradientTape() as tape:
+            tape.watch(pooled)
+            outputs = run(pooled)
+        gradient = tape.gradient(outputs, pooled, output_gradients=upstream)
+        assert np.array_equal(outputs.numpy(), numpy_unpool(pooled.numpy(), moved, 6, 8))
+        assert np.array_equal(gradient.numpy(), reference_gradient(upstream, tf.constant(moved)))
 
 
 def test_functional_model_with_unknown_sizes_restores_odd_sizes_and_serialises(tmp_path):
