@@ -1,13 +1,11 @@
 """Importing the framework-free modules must not import torch or tensorflow (checked in a fresh process)."""
 
-import importlib.util
 import subprocess
 import sys
 
-FRAMEWORK_FREE = ["segdemo", "segdemo.data", "segdemo.profiles"] + [
-    name
-    for name in ("segdemo.metrics", "segdemo.plotting", "segdemo.upsampling", "segdemo.indices")
-    if importlib.util.find_spec(name) is not None
+FRAMEWORK_FREE = [
+    "segdemo", "segdemo.data", "segdemo.profiles", "segdemo.metrics", "segdemo.plotting", "segdemo.upsampling",
+    "segdemo.indices", "segdemo.architecture", "segdemo.results",
 ]
 
 
