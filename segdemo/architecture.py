@@ -15,6 +15,17 @@ FCN_VARIANTS = (32, 16, 8)
 """Stride of an FCN's final upsampling: FCN-32s, FCN-16s, FCN-8s."""
 
 
+SCORE_INIT_STD = 0.01
+"""Standard deviation of the normal initialisation of an FCN's class scoring layer ``score_fr``."""
+
+FCN_INITIALISATION = (
+    "convolutions He-normal on fan_out (torchvision's VGG initialisation), biases zero; score_fr normal(0, 0.01); "
+    "skip scores zero; upsampling bilinear"
+)
+"""How both frameworks initialise an FCN trained from scratch (the frameworks' defaults differ: PyTorch's
+``Conv2d`` default is about a third of He's variance, too small for 15 plain ReLU layers to train)."""
+
+
 def check_width(width: int) -> None:
     """Checks a model's ``width`` (channels of its first block).
 

@@ -192,15 +192,17 @@ class UpsampleNearestTo(keras.layers.Layer):
         return (inputs_shape[0], reference_shape[1], reference_shape[2], inputs_shape[3])
 
 
-def vgg16_block(x, stage: int, *, batch_norm_layers: bool, width: int = VGG16_WIDTH):
+def vgg16_block(x, stage: int, *, batch_norm_layers: bool, width: int = VGG16_WIDTH, kernel_initializer: Any = "glorot_uniform"):
     """Apply VGG16(-BN)'s convolution block ``stage`` (1-5) to ``x``, without its max-pool.
 
     Layer names: ``block{stage}_conv{i}`` (keras.applications) and, with ``batch_norm_layers``,
     ``block{stage}_bn{i}``. The caller pools (plain max-pool, or with indices for SegNet). ``width``
-    scales the channels (:func:`segdemo.architecture.vgg16_stages`; VGG16: 64).
+    scales the channels (:func:`segdemo.architecture.vgg16_stages`; VGG16: 64); ``kernel_initializer``
+    initialises the convolutions (Keras' default unless given).
     """
     for number, filters in enumerate(vgg16_stages(width)[stage - 1], start=1):
-        x = keras.layers.Conv2D(filters, 3, padding="same", name=f"block{stage}_conv{number}")(x)
+        x = keras.layers.Conv2D(filters, 3, padding="same", kernel_initializer=kernel_initializer,
+                                name=f"block{stage}_conv{number}")(x)
         if batch_norm_layers:
             x = batch_norm(f"block{stage}_bn{number}")(x)
         x = keras.layers.ReLU(name=f"block{stage}_relu{number}")(x)

@@ -5,7 +5,8 @@ ReLU and dropout 0.5, ``score_fr``, zero-initialised skip scores ``score_pool4``
 :class:`~segdemo.tensorflow.upsampling.BilinearUpsampling2D` layers ``upscore2``, ``upscore_pool4`` and the
 frozen final ``upscore``. The normalised input is zero-padded at the bottom/right to a multiple of 32 and
 the logits are cropped back, so any input of at least 32x32 gives logits of exactly its size. ``width``
-narrows every layer as in PyTorch (ImageNet weights exist only at VGG16's 64).
+narrows every layer as in PyTorch (ImageNet weights exist only at VGG16's 64). Initialisation as in PyTorch
+(He-normal convolutions, ``score_fr`` normal(0, 0.01)): :data:`segdemo.architecture.FCN_INITIALISATION`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from ..architecture import FCN_VARIANTS, VGG16_WIDTH, check_pretrained_width, fcn_channels
+from ..architecture import FCN_VARIANTS, SCORE_INIT_STD, VGG16_WIDTH, check_pretrained_width, fcn_channels
 from .backbones import (
     CheckInputSize,
     CropToReference,
@@ -53,14 +54,16 @@ def build_fcn(num_classes: int, variant: int, *, weights: str | None = None, wid
     x = PadToMultiple(32, name="pad")(normalisation_for(weights)(x))
     pools = []
     for stage in range(1, 6):
-        x = vgg16_block(x, stage, batch_norm_layers=False, width=width)
+        x = vgg16_block(x, stage, batch_norm_layers=False, width=width, kernel_initializer=he_normal_fan_out())
         x = keras.layers.MaxPooling2D(2, name=f"block{stage}_pool")(x)
         pools.append(x)
-    x = keras.layers.Conv2D(fc_channels, 7, padding="same", activation="relu", name="fc6")(pools[4])
+    x = keras.layers.Conv2D(fc_channels, 7, padding="same", activation="relu", kernel_initializer=he_normal_fan_out(),
+                            name="fc6")(pools[4])
     x = keras.layers.Dropout(0.5, name="drop6")(x)
-    x = keras.layers.Conv2D(fc_channels, 1, activation="relu", name="fc7")(x)
+    x = keras.layers.Conv2D(fc_channels, 1, activation="relu", kernel_initializer=he_normal_fan_out(), name="fc7")(x)
     x = keras.layers.Dropout(0.5, name="drop7")(x)
-    scores = keras.layers.Conv2D(num_classes, 1, name="score_fr")(x)
+    scores = keras.layers.Conv2D(num_classes, 1, kernel_initializer=keras.initializers.RandomNormal(stddev=SCORE_INIT_STD),
+                                 name="score_fr")(x)
     if variant <= 16:
         skip = keras.layers.Conv2D(num_classes, 1, kernel_initializer="zeros", name="score_pool4")(pools[3])
         scores = keras.layers.Add(name="fuse_pool4")([BilinearUpsampling2D(num_classes, 2, name="upscore2")(scores), skip])
@@ -76,6 +79,15 @@ def build_fcn(num_classes: int, variant: int, *, weights: str | None = None, wid
     if weights == "imagenet":
         load_fcn_imagenet_weights(model)
     return model
+
+
+def he_normal_fan_out() -> keras.initializers.Initializer:
+    """PyTorch's ``kaiming_normal_(mode="fan_out", nonlinearity="relu")``: normal, variance 2 / (k * k * filters).
+
+    With :data:`segdemo.architecture.SCORE_INIT_STD` for ``score_fr`` this is
+    :data:`segdemo.architecture.FCN_INITIALISATION`, the scheme the PyTorch FCNs use too.
+    """
+    return keras.initializers.VarianceScaling(scale=2.0, mode="fan_out", distribution="untruncated_normal")
 
 
 def dense_to_conv_kernel(kernel: np.ndarray, in_channels: int, kernel_size: int) -> np.ndarray:

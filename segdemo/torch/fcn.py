@@ -10,6 +10,9 @@ bottom/right to a multiple of 32 (after normalisation), so every skip aligns exa
 cropped back to the input size: any input of at least 32x32 gives logits of exactly its size.
 fc6 uses 7x7 ``same`` padding on the pool5 map (a 1x1 pool5 map works: it sees zeros around it).
 
+Initialisation (for training from scratch; ImageNet weights replace it): He-normal convolutions as in
+torchvision's VGG, ``score_fr`` normal(0, 0.01), identical in distribution to the Keras FCNs.
+
 ``width`` narrows every layer for CPUs: the first block gets ``width`` channels instead of VGG16's 64 and
 fc6/fc7 ``64 * width`` instead of 4096 (:mod:`segdemo.architecture`); ImageNet weights exist only at 64.
 
@@ -22,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..architecture import FCN_VARIANTS, VGG16_WIDTH, check_pretrained_width, fcn_channels
+from ..architecture import FCN_VARIANTS, SCORE_INIT_STD, VGG16_WIDTH, check_pretrained_width, fcn_channels
 from .backbones import (
     VGG16Encoder,
     check_input_size,
@@ -65,6 +68,15 @@ class FCN(nn.Module):
             self.upscore_pool4 = BilinearUpsampling2D(num_classes, 2)
         # The paper fixes the final upsampling to bilinear interpolation.
         self.upscore = BilinearUpsampling2D(num_classes, variant, trainable=False)
+        self._initialise()
+
+    def _initialise(self) -> None:
+        """segdemo.architecture.FCN_INITIALISATION, the same in Keras: PyTorch's default would stall from scratch."""
+        for convolution in [m for m in self.backbone.modules() if isinstance(m, nn.Conv2d)] + [self.fc6, self.fc7]:
+            nn.init.kaiming_normal_(convolution.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(convolution.bias)
+        nn.init.normal_(self.score_fr.weight, std=SCORE_INIT_STD)
+        nn.init.zeros_(self.score_fr.bias)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Args:
