@@ -6,7 +6,6 @@ other. The weights are random, so this compares their distributions, not their v
 """
 
 import keras
-import numpy as np
 import pytest
 import torch
 

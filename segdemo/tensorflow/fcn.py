@@ -28,6 +28,7 @@ from .backbones import (
 from .segnets import check_num_classes
 from .upsampling import BilinearUpsampling2D
 
+
 def build_fcn(num_classes: int, variant: int, *, weights: str | None = None, width: int = VGG16_WIDTH) -> keras.Model:
     """FCN on VGG16; ``variant`` is the stride of the final upsampling (32, 16 or 8).
 

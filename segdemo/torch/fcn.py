@@ -36,6 +36,7 @@ from .backbones import (
 from .segnets import check_num_classes
 from .upsampling import BilinearUpsampling2D
 
+
 class FCN(nn.Module):
     """FCN on VGG16; ``variant`` is the stride of the final upsampling (32, 16 or 8).
 
