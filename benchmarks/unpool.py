@@ -21,6 +21,7 @@ measures that copy on its own (``copy_to_numpy_ms``) so it can be compared.
 Usage:
     python benchmarks/unpool.py                  # ~1 minute on 2 CPU cores; writes results/benchmarks/unpool.json
     python benchmarks/unpool.py --quick --output /tmp/unpool.json   # tiny smoke run
+    python benchmarks/unpool.py --shape 1 90 120 256 --output /tmp/unpool.json   # another shape
 """
 
 from __future__ import annotations
@@ -244,13 +245,18 @@ def format_table(record: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help=f"tiny smoke run on {QUICK_SHAPE}")
+    parser.add_argument("--shape", type=int, nargs=4, metavar=("N", "h", "w", "C"), default=None,
+                        help=f"pooled NHWC shape to unpool (default {FULL_SHAPE}; the output is twice h and w)")
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds, each calling every contender once in turn (default 21, quick 3)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"JSON file (default {DEFAULT_OUTPUT})")
     args = parser.parse_args(argv)
     repeats = args.repeats if args.repeats is not None else (3 if args.quick else 21)
     if repeats < 1:
         parser.error(f"--repeats must be at least 1, got {repeats}")
-    record = run(QUICK_SHAPE if args.quick else FULL_SHAPE, repeats)
+    if args.shape is not None and min(args.shape) < 1:
+        parser.error(f"--shape needs four positive sizes, got {args.shape}")
+    shape = tuple(args.shape) if args.shape is not None else (QUICK_SHAPE if args.quick else FULL_SHAPE)
+    record = run(shape, repeats)
     record["quick"] = args.quick
     print(format_table(record))
     args.output.parent.mkdir(parents=True, exist_ok=True)

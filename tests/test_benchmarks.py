@@ -30,3 +30,16 @@ def test_unpool_benchmark_quick_run_writes_a_consistent_record(tmp_path):
     assert abs(ratio - expected) <= 0.01 * expected + 0.01  # ratios are rounded to 2 decimals
     assert {"date_utc", "cpu", "python", "torch", "tensorflow", "numpy", "git_commit"} <= set(record["provenance"])
     assert record["copy_to_numpy_ms"] > 0  # measured on its own, outside the medians
+
+
+def test_unpool_benchmark_takes_another_shape(tmp_path):
+    output = tmp_path / "unpool.json"
+    completed = subprocess.run(
+        [sys.executable, str(REPOSITORY / "benchmarks" / "unpool.py"), "--shape", "1", "3", "5", "2", "--repeats", "1",
+         "--output", str(output)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    record = json.loads(output.read_text())
+    assert record["pooled_shape_nhwc"] == [1, 3, 5, 2] and record["output_shape_nhwc"] == [1, 6, 10, 2]
+    assert all(record["identical_outputs"].values())
