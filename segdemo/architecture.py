@@ -23,7 +23,7 @@ FCN_INITIALISATION = (
     "skip scores zero; upsampling bilinear"
 )
 """How both frameworks initialise an FCN trained from scratch (the frameworks' defaults differ: PyTorch's
-``Conv2d`` default is about a third of He's variance, too small for 15 plain ReLU layers to train)."""
+``Conv2d`` default is about a sixth of He's variance; with it a from-scratch FCN stalled in PyTorch)."""
 
 
 def check_width(width: int) -> None:

@@ -1,6 +1,6 @@
 """Both frameworks initialise an FCN trained from scratch the same way (segdemo.architecture.FCN_INITIALISATION).
 
-The frameworks' defaults differ (PyTorch's Conv2d default has about a third of He's variance, Keras uses
+The frameworks' defaults differ (PyTorch's Conv2d default has about a sixth of He's variance, Keras uses
 Glorot); with them a 15-layer FCN without batch normalisation trained in one framework and stalled in the
 other. The weights are random, so this compares their distributions, not their values.
 """
