@@ -44,8 +44,6 @@ def randomise(model: torch.nn.Module, images: torch.Tensor) -> None:
 PARITY_CASES = [(name, SMALL_ARGUMENTS.get(name, {})) for name in sorted(torch_models.MODEL_BUILDERS)]
 # The FCNs also at a small width (the committed CPU runs train them at width 32).
 PARITY_CASES += [(name, {"width": 8}) for name in ("fcn32s", "fcn16s", "fcn8s")]
-
-
 PARITY_IDS = [name + "".join(f"-{key}{value}" for key, value in arguments.items()) for name, arguments in PARITY_CASES]
 
 

@@ -192,7 +192,9 @@ class UpsampleNearestTo(keras.layers.Layer):
         return (inputs_shape[0], reference_shape[1], reference_shape[2], inputs_shape[3])
 
 
-def vgg16_block(x, stage: int, *, batch_norm_layers: bool, width: int = VGG16_WIDTH, kernel_initializer: Any = "glorot_uniform"):
+def vgg16_block(
+    x, stage: int, *, batch_norm_layers: bool, width: int = VGG16_WIDTH, kernel_initializer: Any = "glorot_uniform"
+):
     """Apply VGG16(-BN)'s convolution block ``stage`` (1-5) to ``x``, without its max-pool.
 
     Layer names: ``block{stage}_conv{i}`` (keras.applications) and, with ``batch_norm_layers``,

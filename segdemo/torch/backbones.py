@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..architecture import check_width, vgg16_stages
+from ..architecture import VGG16_WIDTH, check_width, vgg16_stages
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -38,7 +38,6 @@ WEIGHT_URLS: dict[str, str] = {
     "vgg16_bn": "https://download.pytorch.org/models/vgg16_bn-6c64b313.pth",
     "resnet50": "https://download.pytorch.org/models/resnet50-0676ba61.pth",
 }
-
 
 
 def load_torchvision_weights(name: str) -> dict[str, torch.Tensor] | None:
@@ -110,7 +109,7 @@ class VGG16Encoder(nn.Module):
 
     output_stride = 32
 
-    def __init__(self, *, batch_norm: bool = False, width: int = 64) -> None:
+    def __init__(self, *, batch_norm: bool = False, width: int = VGG16_WIDTH) -> None:
         super().__init__()
         check_width(width)
         self.batch_norm = batch_norm
