@@ -43,3 +43,14 @@ def test_unpool_benchmark_takes_another_shape(tmp_path):
     record = json.loads(output.read_text())
     assert record["pooled_shape_nhwc"] == [1, 3, 5, 2] and record["output_shape_nhwc"] == [1, 6, 10, 2]
     assert all(record["identical_outputs"].values())
+
+
+def test_unpool_benchmark_refuses_an_empty_shape(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, str(REPOSITORY / "benchmarks" / "unpool.py"), "--shape", "1", "3", "0", "2",
+         "--output", str(tmp_path / "unpool.json")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert completed.returncode == 2
+    assert "--shape needs four positive sizes, got [1, 3, 0, 2]" in completed.stderr
+    assert not (tmp_path / "unpool.json").exists()
