@@ -5,6 +5,8 @@ The work is done by ``segdemo.experiment``. Examples::
     python -m segdemo train --model segnet_basic --framework pytorch --data camvid --profile standard
     python -m segdemo train --model segnet_small --framework tensorflow --profile quick --resume
     python -m segdemo evaluate --checkpoint runs/camvid/segnet_basic-pytorch-standard --data camvid --split test
+    python -m segdemo pack-camvid --output .pack/camvid.zip
+    python -m segdemo sweep --pack .pack/camvid.zip --output-dir OUT --budget-seconds 480
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m segdemo",
         description="Train and evaluate the book's segmentation models; results go to results/<data>/.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,pack-camvid,sweep}")
 
     train = commands.add_parser(
         "train",
@@ -104,7 +106,83 @@ def build_parser() -> argparse.ArgumentParser:
                           help="images per forward pass (default: the training batch size)")
     evaluate.add_argument("--max-images", type=_positive_int, default=None,
                           help="score only the first N images of the split (default: all)")
+    _add_pack_parser(commands)
+    _add_sweep_parser(commands)
     return parser
+
+
+def _add_pack_parser(commands) -> None:
+    pack = commands.add_parser(
+        "pack-camvid",
+        help="pack CamVid into one file small enough to send to a GPU machine",
+        description=(
+            "Write CamVid's three splits into one zip file: photos as JPEG at the best quality that fits "
+            "--max-mib, labels as the original PNG files (bit-identical, SHA-256 recorded)."
+        ),
+    )
+    pack.add_argument("--data-dir", default=None,
+                      help="the CamVid folder (default: $SEGDEMO_CAMVID_DIR, else the download cache)")
+    pack.add_argument("--output", required=True, help="the pack to write, e.g. .pack/camvid.zip")
+    pack.add_argument("--max-mib", type=_positive_int, default=48, help="size limit of the pack in MiB (default 48)")
+    pack.add_argument("--max-images", type=_positive_int, default=None,
+                      help="pack only the first N images of each split (dry runs)")
+
+
+def _add_sweep_parser(commands) -> None:
+    sweep = commands.add_parser(
+        "sweep",
+        help="the full profile: train every model at 360x480 on a GPU within a time budget (PyTorch only)",
+        description=(
+            "Benchmark a training step of each model (eager and torch.compile), train each model on CamVid "
+            "with data and augmentation on the GPU (bfloat16, channels-last) for as many epochs as the budget "
+            "allows, score test and val, and write result files, figures and benchmarks/gpu_train_step.json."
+        ),
+    )
+    sweep.add_argument("--pack", default=None, help="a CamVid pack from pack-camvid (default: read --data-dir)")
+    sweep.add_argument("--data-dir", default=None, help="the CamVid folder when there is no pack")
+    sweep.add_argument("--output-dir", required=True, help="folder for camvid/*.json, figures and benchmarks/")
+    sweep.add_argument("--models", default=None,
+                       help="comma-separated subset of segnet_basic, encoder_decoder, resnet50_segnet, segnet, "
+                            "fcn8s (default: all)")
+    sweep.add_argument("--budget-seconds", type=float, default=480.0,
+                       help="wall time for the whole sweep; epochs are trimmed to fit (default 480)")
+    sweep.add_argument("--epochs", type=_positive_int, default=None, help="most epochs per model (default: 100)")
+    sweep.add_argument("--batch-size", type=_positive_int, default=8, help="images per step (default 8)")
+    sweep.add_argument("--image-size", type=_image_size, default=None, help="HEIGHTxWIDTH (default 360x480)")
+    sweep.add_argument("--max-images", type=_positive_int, default=None,
+                       help="first N images of each split only (dry runs)")
+    sweep.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"), help="default: auto")
+    sweep.add_argument("--compile", default="auto", choices=("auto", "on", "off"),
+                       help="also benchmark torch.compile (auto: on a GPU only)")
+    sweep.add_argument("--warmup", type=_positive_int, default=5, help="untimed benchmark steps (default 5)")
+    sweep.add_argument("--repeats", type=_positive_int, default=20, help="timed benchmark steps (default 20)")
+    sweep.add_argument("--archive", default=None,
+                       help="a .tar rewritten after every model with everything written so far")
+    sweep.add_argument("--seed", type=int, default=0, help="seed of weights, batch order and augmentation")
+
+
+def _run_pack(arguments: argparse.Namespace) -> None:
+    from segdemo.data.pack import pack_camvid
+
+    manifest = pack_camvid(arguments.data_dir, arguments.output, max_bytes=arguments.max_mib * 2**20,
+                           max_images=arguments.max_images)
+    print(f"Wrote {arguments.output}: {manifest['bytes'] / 2**20:.1f} MiB, JPEG quality {manifest['quality']}, "
+          f"PSNR {manifest['psnr_db']['mean']:.1f} dB (min {manifest['psnr_db']['min']:.1f}); labels bit-identical")
+
+
+def _run_sweep(arguments: argparse.Namespace) -> None:
+    from segdemo.torch import sweep
+
+    config = sweep.SweepConfig(
+        output_dir=arguments.output_dir, pack=arguments.pack, data_dir=arguments.data_dir,
+        models=tuple(arguments.models.split(",")) if arguments.models else sweep.SweepConfig.models,
+        budget_seconds=arguments.budget_seconds, epochs=arguments.epochs, batch_size=arguments.batch_size,
+        image_size=arguments.image_size, max_images=arguments.max_images, device=arguments.device,
+        compile_benchmark={"auto": None, "on": True, "off": False}[arguments.compile],
+        warmup=arguments.warmup, repeats=arguments.repeats, archive=arguments.archive, seed=arguments.seed,
+    )
+    outcome = sweep.run_sweep(config)
+    print(sweep.summary_table(outcome))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -141,6 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 print(f"{split}: {summary}")
             print(f"Wrote {record['result_path']}")
+        elif arguments.command == "pack-camvid":
+            _run_pack(arguments)
+        elif arguments.command == "sweep":
+            _run_sweep(arguments)
         else:
             report = experiment.evaluate_checkpoint(
                 arguments.checkpoint, data=arguments.data, split=arguments.split, data_dir=arguments.data_dir,

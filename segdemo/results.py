@@ -30,6 +30,12 @@ MAX_RESULT_BYTES = 256 * 1024
 SUMMARY_KEYS = ("global_accuracy", "class_accuracy", "mean_iou", "boundary_f1", "per_class_iou")
 """What a result file keeps of ``evaluate``'s output for each split."""
 
+COMMIT_VARIABLE = "SEGDEMO_GIT_COMMIT"
+"""Names the commit in provenance when the code runs from a copy without ``.git`` (a remote machine)."""
+
+DIRTY_VARIABLE = "SEGDEMO_GIT_DIRTY"
+"""``0`` or ``1``: whether that copy had uncommitted changes (read only with ``SEGDEMO_GIT_COMMIT``)."""
+
 DEFAULT_RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 """The repository's ``results/`` folder (next to the ``segdemo`` package in a checkout)."""
 
@@ -237,9 +243,14 @@ def provenance(framework: str | None = None) -> dict[str, Any]:
     """
     commit = _git("rev-parse", "HEAD")
     status = _git("status", "--porcelain")
+    dirty = None if status is None else bool(status)
+    if commit is None and os.environ.get(COMMIT_VARIABLE):
+        # A copy of the working tree without .git (a remote GPU machine): the caller names the commit.
+        commit = os.environ[COMMIT_VARIABLE]
+        dirty = {"0": False, "1": True}.get(os.environ.get(DIRTY_VARIABLE, ""))
     return {
         "git_commit": commit,
-        "git_dirty": None if status is None else bool(status),
+        "git_dirty": dirty,
         "versions": _versions(),
         "device": describe_device(framework),
         "platform": platform.platform(),
