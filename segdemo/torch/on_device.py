@@ -173,10 +173,14 @@ def learning_rate_factor(step: int, total_steps: int, warmup_fraction: float = W
 
 
 def make_optimizer(model: nn.Module, learning_rate: float) -> torch.optim.Optimizer:
-    """Adam (betas 0.9/0.999, as ``fit``), fused into one kernel on a GPU."""
-    fused = next(model.parameters()).device.type == "cuda"
+    """Adam (betas 0.9/0.999, as ``fit``).
+
+    The multi-tensor (``foreach``) implementation, not ``fused=True``: the fused kernel refuses a gradient
+    whose memory layout differs from its parameter's, which channels-last convolutions can produce
+    (pytorch/pytorch#110758).
+    """
     return torch.optim.Adam(model.parameters(), lr=learning_rate, betas=training.ADAM_BETAS,
-                            eps=training.ADAM_EPSILON, fused=fused)
+                            eps=training.ADAM_EPSILON)
 
 
 def training_step(
