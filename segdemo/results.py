@@ -31,7 +31,8 @@ SUMMARY_KEYS = ("global_accuracy", "class_accuracy", "mean_iou", "boundary_f1", 
 """What a result file keeps of ``evaluate``'s output for each split."""
 
 COMMIT_VARIABLE = "SEGDEMO_GIT_COMMIT"
-"""Names the commit in provenance when the code runs from a copy without ``.git`` (a remote machine)."""
+"""Names the commit in provenance when the code runs from a copy of the tree (a remote machine), whose ``.git``
+may be missing or stale; when set it wins over what git says."""
 
 DIRTY_VARIABLE = "SEGDEMO_GIT_DIRTY"
 """``0`` or ``1``: whether that copy had uncommitted changes (read only with ``SEGDEMO_GIT_COMMIT``)."""
@@ -241,13 +242,15 @@ def provenance(framework: str | None = None) -> dict[str, Any]:
         unknown), ``versions`` (python, numpy and the frameworks already imported), ``device``, ``platform``,
         ``date_utc`` (ISO 8601) and ``command`` (``sys.argv`` joined).
     """
-    commit = _git("rev-parse", "HEAD")
-    status = _git("status", "--porcelain")
-    dirty = None if status is None else bool(status)
-    if commit is None and os.environ.get(COMMIT_VARIABLE):
-        # A copy of the working tree without .git (a remote GPU machine): the caller names the commit.
+    if os.environ.get(COMMIT_VARIABLE):
+        # A copy of the working tree on another machine (a remote GPU): its .git, if any, may be stale, so
+        # the caller, who knows which commit it sent, names it.
         commit = os.environ[COMMIT_VARIABLE]
         dirty = {"0": False, "1": True}.get(os.environ.get(DIRTY_VARIABLE, ""))
+    else:
+        commit = _git("rev-parse", "HEAD")
+        status = _git("status", "--porcelain")
+        dirty = None if status is None else bool(status)
     return {
         "git_commit": commit,
         "git_dirty": dirty,

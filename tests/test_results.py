@@ -105,3 +105,13 @@ def test_provenance_line_names_the_run_and_its_settings():
     record["provenance"].update(git_dirty=True, width=None)
     line = results.provenance_line(record)
     assert "(uncommitted changes)" in line and "width" not in line
+
+
+def test_provenance_takes_the_commit_a_remote_caller_names(monkeypatch):
+    # A tree copied to a GPU machine may carry a stale .git: the commit the caller sent wins.
+    monkeypatch.setenv(results.COMMIT_VARIABLE, "93395a7d2b678cd4c557aa5e394ad3fb62dc3584")
+    monkeypatch.setenv(results.DIRTY_VARIABLE, "0")
+    record = results.provenance()
+    assert record["git_commit"] == "93395a7d2b678cd4c557aa5e394ad3fb62dc3584" and record["git_dirty"] is False
+    monkeypatch.delenv(results.DIRTY_VARIABLE)
+    assert results.provenance()["git_dirty"] is None

@@ -293,8 +293,8 @@ def train_on_device(
         channels_last: NHWC memory layout for the convolutions.
         seed: seeds the batch order, augmentation and dropout.
         budget_seconds: wall time the run may take. After every epoch the epochs still to come are
-            projected from the median epoch time (the first epoch, which includes cuDNN's algorithm search,
-            is left out once there are others); when they would not fit, the plan shrinks to what fits and
+            projected from the median time of the epochs after the first (which includes cuDNN's algorithm
+            search), from the second epoch on; when they would not fit, the plan shrinks to what fits and
             the cosine schedule is stretched over the new length (``stopped_early`` says so). ``None``: no
             limit.
         log: receives one line per epoch.
@@ -376,9 +376,11 @@ def train_on_device(
             + (f", val mIoU {100 * values['val_mean_iou']:.1f}" if val_data is not None else "")
             + f", {values['epoch_seconds']:.1f} s")
         epoch += 1
-        if budget_seconds is not None and epoch < epochs:
-            times = history["epoch_seconds"]
-            per_epoch = float(np.median(times[1:] if len(times) > 1 else times))
+        times = history["epoch_seconds"]
+        # The first epoch also pays cuDNN's algorithm search for the evaluation shapes (three times a normal
+        # epoch on an H200): projecting from it alone shrank a 150-epoch plan to 68. Wait for a second one.
+        if budget_seconds is not None and epoch < epochs and len(times) >= 2:
+            per_epoch = float(np.median(times[1:]))
             left = budget_seconds - (time.perf_counter() - started_run)
             fits = epoch + max(0, int(left // per_epoch))
             if fits < epochs:
