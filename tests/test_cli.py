@@ -124,3 +124,15 @@ def test_killed_run_resumes_and_keeps_finished_epochs(tmp_path):
     assert len(history["train_loss"]) == 3 and record["provenance"]["resumed"] is True
     for key in ("train_loss", "val_loss", "val_mean_iou", "epoch_seconds"):
         assert history[key][:done] == pytest.approx(saved["history"][key]), key
+
+
+def test_pack_camvid_command(tmp_path, capsys):
+    from tests.test_data_camvid import write_camvid
+
+    for split in ("train", "val", "test"):
+        write_camvid(tmp_path / "camvid", split, count=2)
+    output = tmp_path / "pack" / "camvid.zip"
+    assert main(["pack-camvid", "--data-dir", str(tmp_path / "camvid"), "--output", str(output)]) == 0
+    assert "labels bit-identical" in capsys.readouterr().out and output.is_file()
+    assert main(["pack-camvid", "--data-dir", str(tmp_path / "nowhere"), "--output", str(output)]) == 2
+    assert "error:" in capsys.readouterr().err

@@ -467,19 +467,21 @@ class Sweep:
         self.pending.append((model.name, jobs))
         results.write_result(self.result_path(model.name), record)
         _curves_figure(run.history, self.result_path(model.name).with_suffix(".png"))
-        self._save_checkpoint(model.name, network)
+        self._save_checkpoint(model.name, network, run.history)
         test = splits["test"]
         self.clock.log(f"{model.name}: test G {100 * test['global_accuracy']:.1f} C {100 * test['class_accuracy']:.1f} "
                        f"mIoU {100 * test['mean_iou']:.1f} after {len(run.history['train_loss'])} epochs "
                        f"in {run.train_seconds:.0f} s")
 
-    def _save_checkpoint(self, name: str, network: torch.nn.Module) -> None:
-        # Small models only (half precision): they travel back and let a CPU redraw the predictions.
-        state = {key: value.detach().to("cpu", torch.float16 if value.is_floating_point() else value.dtype)
-                 for key, value in network.state_dict().items()}
+    def _save_checkpoint(self, name: str, network: torch.nn.Module, history: dict[str, list[float]]) -> None:
+        # Small models only (half precision): they travel back, and `python -m segdemo evaluate` re-scores
+        # them on a CPU (for example on the lossless PNGs instead of the pack's JPEGs).
+        state = half_precision(network.state_dict())
         if sum(value.numel() * value.element_size() for value in state.values()) < 12 * 2**20:
-            with atomic_path(self.output / "checkpoints" / f"{name}-pytorch-{self.profile_name}.pt") as temporary:
-                torch.save(state, temporary)
+            run = {"model": name, "framework": "pytorch", "data": "camvid", "profile": self.profile_name,
+                   "num_classes": self.num_classes, "image_size": list(self.size), "width": None,
+                   "seed": self.config.seed, "batch_size": self.config.batch_size}
+            write_checkpoint(self.output / "checkpoints" / f"{name}-pytorch-{self.profile_name}", state, run, history)
 
     def finish_boundary_scores(self) -> None:
         for name, jobs in self.pending:
@@ -562,6 +564,32 @@ class Sweep:
         self.save_archive()
         self.clock.log("sweep done")
         return {"records": self.records, "benchmark": self.benchmark}
+
+
+def half_precision(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict on the CPU with floating tensors in float16 (half the bytes; loading casts them back)."""
+    return {key: value.detach().to("cpu", torch.float16 if value.is_floating_point() else value.dtype)
+            for key, value in state.items()}
+
+
+def write_checkpoint(folder: str | os.PathLike[str], state: dict[str, torch.Tensor], run: dict[str, Any],
+                     history: dict[str, list[float]]) -> Path:
+    """Writes ``run.json`` and ``checkpoint.pt`` in the layout of ``python -m segdemo train``.
+
+    ``python -m segdemo evaluate --checkpoint FOLDER`` then rebuilds the model from ``run`` and scores it.
+    """
+    from segdemo.experiment import RUN_FILE
+    from segdemo.torch.train import CHECKPOINT_NAME
+
+    folder = Path(folder)
+    training.atomic_write_json(folder / RUN_FILE, run)
+    checkpoint = {"format": 1, "epochs_done": training.epochs_done(history), "history": history,
+                  "settings": {"batch_size": run["batch_size"], "seed": run["seed"],
+                               "num_classes": run["num_classes"]},
+                  "model": state, "optimizer": {}, "scaler": {}}
+    with atomic_path(folder / CHECKPOINT_NAME) as temporary:
+        torch.save(checkpoint, temporary)
+    return folder
 
 
 def _class_names() -> tuple[str, ...]:

@@ -9,6 +9,7 @@ import tarfile
 
 import pytest
 
+from segdemo import experiment
 from segdemo.__main__ import main
 from segdemo.data.pack import pack_camvid
 from segdemo.torch import sweep
@@ -25,7 +26,8 @@ def tiny_pack(tmp_path_factory):
     return path
 
 
-def test_cpu_dry_run_of_every_model(tiny_pack, tmp_path, capsys):
+def test_cpu_dry_run_of_every_model(tiny_pack, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SEGDEMO_CACHE_DIR", str(tmp_path / "cache"))
     output, archive = tmp_path / "out", tmp_path / "sweep.tar"
     status = main(["sweep", "--pack", str(tiny_pack), "--output-dir", str(output), "--image-size", "64x80",
                    "--max-images", "4", "--epochs", "1", "--batch-size", "2", "--device", "cpu",
@@ -52,7 +54,12 @@ def test_cpu_dry_run_of_every_model(tiny_pack, tmp_path, capsys):
         members = set(tar.getnames())
     assert "benchmarks/gpu_train_step.json" in members and "camvid/segnet-pytorch-dryrun.json" in members
     with tarfile.open(archive.with_name("sweep-checkpoints.tar")) as tar:
-        assert "segnet_basic-pytorch-dryrun.pt" in tar.getnames()
+        assert "segnet_basic-pytorch-dryrun/checkpoint.pt" in tar.getnames()
+    # The small checkpoints are in the runner's layout: `evaluate` re-scores them from the folder alone.
+    report = experiment.evaluate_checkpoint(output / "checkpoints" / "segnet_basic-pytorch-dryrun",
+                                            data_dir=str(tiny_pack.parent), split="test", max_images=2)
+    assert report["model"] == "segnet_basic" and report["num_images"] == 2
+    assert 0 <= report["scores"]["mean_iou"] <= 1
 
 
 def test_plan_epochs():

@@ -7,3 +7,7 @@ c.IPKernelApp.capture_fd_output = False
 
 # Figures are stored in the notebooks whatever MPLBACKEND the calling process has (pytest sets Agg).
 c.IPKernelApp.matplotlib = "inline"
+
+# The kernel talks to its client over local TCP; its warning about unencrypted transport (printed once per
+# chapter) is noise on a maintainer's terminal, not a problem of the build.
+c.IPKernelApp.log_level = "ERROR"
