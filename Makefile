@@ -33,10 +33,12 @@ install: $(STAMP)
 # Unit, parity and property tests plus strict nbval over every chapter; then nbval once more on another CPU
 # code path (AVX2 kernels in PyTorch and oneDNN, one OpenMP thread), as a reader's machine would run it:
 # numbers that come out of training differ there, so a chapter may only compare what is deterministic.
-# Last, the book is built and every page opened in headless Chromium (tools/check_site.py).
+# Then every chapter runs alone from the installed wheel, as in Colab (tools/simulate_colab.py). Last, the
+# book is built and every page opened in headless Chromium (tools/check_site.py).
 test: install
 	$(BIN)/python -m pytest
 	ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1 $(BIN)/python -m pytest notebooks
+	$(BIN)/python tools/simulate_colab.py
 	$(MAKE) book
 	$(BIN)/python tools/check_site.py _build/html
 

@@ -37,8 +37,17 @@ may be missing or stale; when set it wins over what git says."""
 DIRTY_VARIABLE = "SEGDEMO_GIT_DIRTY"
 """``0`` or ``1``: whether that copy had uncommitted changes (read only with ``SEGDEMO_GIT_COMMIT``)."""
 
-DEFAULT_RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
-"""The repository's ``results/`` folder (next to the ``segdemo`` package in a checkout)."""
+def _default_results_dir() -> Path:
+    package = Path(__file__).resolve().parent
+    checkout = package.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "results").is_dir():
+        return checkout / "results"
+    # Installed from a wheel (e.g. in Colab): the committed results travel inside the package.
+    return package / "_results"
+
+
+DEFAULT_RESULTS_DIR = _default_results_dir()
+"""The committed results: ``results/`` in a checkout, ``segdemo/_results`` in an installed package."""
 
 
 def result_path(output_dir: str | os.PathLike[str], data: str, model: str, framework: str, profile: str) -> Path:
@@ -118,9 +127,17 @@ def load_results(
         profile, framework, model: keep only records with these values.
 
     Returns:
-        A list of records (``read_result``); empty when there are none.
+        A list of records (``read_result``); empty when the folder has none for ``data``.
+
+    Raises:
+        FileNotFoundError: ``results_dir`` does not exist (an empty table would pass for "no run made").
     """
     folder = Path(results_dir) if results_dir is not None else DEFAULT_RESULTS_DIR
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"No results folder {folder}: the committed results come with a checkout of the repository "
+            "(results/) or with the installed package (segdemo/_results); reinstall segdemo or pass results_dir."
+        )
     records = []
     for path in sorted((folder / data).glob("*.json")):
         record = read_result(path)

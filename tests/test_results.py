@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,3 +116,15 @@ def test_provenance_takes_the_commit_a_remote_caller_names(monkeypatch):
     assert record["git_commit"] == "93395a7d2b678cd4c557aa5e394ad3fb62dc3584" and record["git_dirty"] is False
     monkeypatch.delenv(results.DIRTY_VARIABLE)
     assert results.provenance()["git_dirty"] is None
+
+
+def test_load_results_refuses_a_missing_results_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No results folder"):
+        results.load_results("camvid", tmp_path / "nowhere")
+
+
+def test_results_are_found_in_a_checkout_and_shipped_in_the_package():
+    # In this checkout the default is results/; a wheel carries the same files as segdemo/_results.
+    assert results.DEFAULT_RESULTS_DIR == Path(results.__file__).resolve().parent.parent / "results"
+    pyproject = (Path(results.__file__).resolve().parent.parent / "pyproject.toml").read_text()
+    assert '"segdemo._results" = "results"' in pyproject
