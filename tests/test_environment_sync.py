@@ -56,3 +56,13 @@ def test_constraints_pin_the_versions_the_book_is_built_with() -> None:
     assert constraints["tensorflow-cpu"].startswith("2.21.")
     major, minor, *_ = constraints["jupyter-book"].split(".")
     assert (int(major), int(minor)) >= (1, 0) and int(major) < 2
+
+
+def test_every_subpackage_is_listed_in_pyproject():
+    # pyproject lists the packages explicitly (to map segdemo._results onto results/): a new one must be added.
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(path.parent.relative_to(root).parts) for path in (root / "segdemo").rglob("__init__.py")}
+    assert found | {"segdemo._results"} == listed
