@@ -3,7 +3,7 @@
 Every chapter and the experiment runner read one profile, chosen by the ``SEGDEMO_PROFILE`` environment
 variable:
 
-* ``quick``: synthetic shapes at 64x64, a few epochs. Seconds per chapter on a CPU; used by CI and nbval.
+* ``quick``: synthetic shapes at 64x64, a few epochs. Seconds to two minutes per chapter on a CPU; CI and nbval.
 * ``standard``: CamVid at 96x128 (a quarter of the paper's side), minutes per model on a CPU.
 * ``full``: CamVid at the paper's 360x480; meant for a GPU.
 * ``auto``: ``full`` when a CUDA GPU is visible, else ``quick``.
@@ -54,7 +54,7 @@ PROFILES: dict[str, Profile] = {
         epochs=3,
         max_train_images=96,
         max_val_images=32,
-        description="synthetic shapes at 64x64, seconds per chapter on a CPU",
+        description="synthetic shapes at 64x64, up to two minutes per chapter on a CPU",
     ),
     "standard": Profile(
         name="standard",
@@ -107,10 +107,10 @@ def get_profile(name: str | None = None) -> Profile:
 
 
 def describe(profile: Profile) -> str:
-    """Two short lines a chapter prints so readers know what runs and how to change it."""
+    """Two lines (at most 88 characters) a chapter prints so readers know what runs and how to change it."""
     height, width = profile.image_size
     return (
         f"Profile {profile.name!r}: {profile.description}\n"
         f"({profile.dataset}, {height}x{width}, batch {profile.batch_size}, {profile.epochs} epochs; "
-        f"set {ENVIRONMENT_VARIABLE}=quick|standard|full to change it)"
+        f"{ENVIRONMENT_VARIABLE}=quick|standard|full)"
     )

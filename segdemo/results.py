@@ -148,18 +148,21 @@ def load_results(
 
 
 def provenance_line(record: Mapping[str, Any]) -> str:
-    """One line saying where a result comes from: run name, commit, device, date and training settings.
+    """Where a result comes from, on two lines that fit a book page (88 characters).
 
-    Example:
-        ``fcn8s-pytorch-standard: commit 1c12c22abc, cpu: x86_64 (2 cores), 2026-11-22T01:40:00+00:00,
-        367 training images, width 32, 15 epochs, adam lr 0.001, 61.2 s per epoch``
+    Example::
+
+        fcn8s-pytorch-standard: commit 1c12c22a, cpu: x86_64 (2 cores), 2026-11-22
+          367 training images, width 32, 15 epochs, adam lr 0.001, 61.2 s per epoch
     """
     p = record.get("provenance", {})
     width = "" if p.get("width") is None else f"width {p['width']}, "
+    date = str(p.get("date_utc"))[:10]
     return (
-        f"{record.get('model')}-{record.get('framework')}-{record.get('profile')}: commit {str(p.get('git_commit'))[:10]}"
-        f"{' (uncommitted changes)' if p.get('git_dirty') else ''}, {p.get('device')}, {p.get('date_utc')}, "
-        f"{p.get('num_train_images')} training images, {width}{p.get('epochs')} epochs, "
+        f"{record.get('model')}-{record.get('framework')}-{record.get('profile')}: "
+        f"commit {str(p.get('git_commit'))[:8]}{' (uncommitted changes)' if p.get('git_dirty') else ''}, "
+        f"{p.get('device')}, {date}\n"
+        f"  {p.get('num_train_images')} training images, {width}{p.get('epochs')} epochs, "
         f"{p.get('optimizer')} lr {p.get('learning_rate')}, {p.get('seconds_per_epoch')} s per epoch"
     )
 

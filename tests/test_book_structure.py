@@ -85,6 +85,25 @@ def test_committed_outputs_are_clean(notebook: Path) -> None:
             assert not re.search(r"\d+ms/step|\d+s/step", text), f"code cell {index} prints a timing"
 
 
+PAGE_WIDTH = 88
+"""Characters of code or printed text the book's theme shows at 1280 px without a horizontal scroll bar."""
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
+def test_code_and_printed_lines_fit_the_page(notebook: Path) -> None:
+    for index, cell in enumerate(_code_cells(notebook)):
+        if index == 0:
+            continue  # the Colab install cell, hidden in the book
+        for line in _source(cell).splitlines():
+            assert len(line) <= PAGE_WIDTH, f"code cell {index}: {len(line)} characters: {line}"
+        for output in cell["outputs"]:
+            text = "".join(output.get("text", ""))
+            if "image/png" not in output.get("data", {}) and "text/markdown" not in output.get("data", {}):
+                text += "".join(output.get("data", {}).get("text/plain", ""))
+            for line in text.splitlines():
+                assert len(line) <= PAGE_WIDTH, f"output of code cell {index}: {len(line)} characters: {line}"
+
+
 def _bibliography_keys() -> set[str]:
     return set(re.findall(r"@\w+\{([^,]+),", (ROOT / "book" / "references.bib").read_text()))
 

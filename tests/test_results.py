@@ -101,7 +101,8 @@ def test_provenance_line_names_the_run_and_its_settings():
                              "date_utc": "2026-11-22T01:00:00+00:00", "num_train_images": 367, "width": 32,
                              "epochs": 15, "optimizer": "adam", "learning_rate": 0.001, "seconds_per_epoch": 61.5}}
     line = results.provenance_line(record)
-    assert line.startswith("fcn8s-pytorch-standard: commit 0123456789, cpu: x86_64 (2 cores), 2026-11-22")
+    assert line.startswith("fcn8s-pytorch-standard: commit 01234567, cpu: x86_64 (2 cores), 2026-11-22")
+    assert all(len(part) <= 88 for part in line.splitlines())
     assert "367 training images, width 32, 15 epochs, adam lr 0.001, 61.5 s per epoch" in line
     record["provenance"].update(git_dirty=True, width=None)
     line = results.provenance_line(record)
