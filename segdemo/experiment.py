@@ -152,21 +152,27 @@ def _class_weights(weighting: str, masks: np.ndarray, num_classes: int) -> np.nd
     return np.asarray(median_frequency_weights(masks, num_classes, ignore_index=training.IGNORE_INDEX))
 
 
-def _save_figure(history: dict[str, list[float]], path: Path) -> Path | None:
+def save_figure(figure: Any, path: str | os.PathLike[str], dpi: int = 100) -> Path:
+    """Writes a matplotlib figure as PNG atomically, then closes it (runner and sweep alike)."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with atomic_path(path) as temporary:
+            figure.savefig(temporary, dpi=dpi, format="png")
+    finally:
+        plt.close(figure)
+    return Path(path)
+
+
+def save_history_figure(history: dict[str, list[float]], path: str | os.PathLike[str]) -> Path | None:
+    """The training curves of ``history`` (every key but ``epoch_seconds``) as a PNG at ``path``."""
     try:
         from segdemo.plotting import plot_history
     except ImportError:  # plotting is optional for the runner
         return None
-    import matplotlib.pyplot as plt
 
     curves = {key: values for key, values in history.items() if key != "epoch_seconds" and values}
-    figure = plot_history(curves)
-    try:
-        with atomic_path(path) as temporary:
-            figure.savefig(temporary, dpi=100, format="png")
-    finally:
-        plt.close(figure)
-    return path
+    return save_figure(plot_history(curves), path)
 
 
 def train(config: TrainingConfig) -> dict[str, Any]:
@@ -258,7 +264,7 @@ def train(config: TrainingConfig) -> dict[str, Any]:
     path = results.write_result(
         results.result_path(config.output_dir, data, config.model, config.framework, profile.name), record
     )
-    _save_figure(history, path.with_suffix(".png"))
+    save_history_figure(history, path.with_suffix(".png"))
     return {**record, "result_path": str(path)}
 
 

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from segdemo import metrics, profiles, results, training
+from segdemo.experiment import save_figure, save_history_figure
 from segdemo.files import atomic_path
 from segdemo.torch import on_device, throughput
 from segdemo.torch.models import build_model
@@ -217,16 +218,6 @@ def cuda_provenance(device: torch.device) -> dict[str, Any]:
     return info
 
 
-def _save_figure(figure, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    try:
-        with atomic_path(path) as temporary:
-            figure.savefig(temporary, dpi=90, format="png")
-    finally:
-        plt.close(figure)
-
-
 def _prediction_figure(images: np.ndarray, masks: np.ndarray, predictions: np.ndarray, title: str, path: Path) -> None:
     import matplotlib
 
@@ -237,17 +228,7 @@ def _prediction_figure(images: np.ndarray, masks: np.ndarray, predictions: np.nd
     examples = [index for index in PREDICTION_EXAMPLES if index < len(images)] or [0]
     figure = show_grid({"test image": images[examples], "ground truth": masks[examples],
                         title: predictions[examples]}, colours=COLOURS, max_rows=len(examples), cell_size=2.6)
-    _save_figure(figure, path)
-
-
-def _curves_figure(history: dict[str, list[float]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from segdemo.plotting import plot_history
-
-    curves = {key: values for key, values in history.items() if key != "epoch_seconds" and values}
-    _save_figure(plot_history(curves), path)
+    save_figure(figure, path, dpi=90)
 
 
 def write_archive(output_dir: Path, archive: Path, *, exclude: Sequence[str] = ()) -> Path:
@@ -466,7 +447,7 @@ class Sweep:
         self.records[model.name] = record
         self.pending.append((model.name, jobs))
         results.write_result(self.result_path(model.name), record)
-        _curves_figure(run.history, self.result_path(model.name).with_suffix(".png"))
+        save_history_figure(run.history, self.result_path(model.name).with_suffix(".png"))
         self._save_checkpoint(model.name, network, run.history)
         test = splits["test"]
         self.clock.log(f"{model.name}: test G {100 * test['global_accuracy']:.1f} C {100 * test['class_accuracy']:.1f} "
