@@ -37,7 +37,7 @@ install: $(STAMP)
 # book is built and every page opened in headless Chromium (tools/check_site.py).
 test: install
 	$(BIN)/python -m pytest
-	ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1 $(BIN)/python -m pytest notebooks
+	ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1 $(BIN)/python -m pytest book notebooks
 	$(BIN)/python tools/simulate_colab.py
 	$(MAKE) book
 	$(BIN)/python tools/check_site.py _build/html
@@ -48,7 +48,7 @@ book: install
 
 # Re-executes the chapters in place in the quick profile; commit the result (nbval compares against it).
 notebooks: install
-	$(BIN)/python tools/execute_notebooks.py notebooks/*.ipynb
+	$(BIN)/python tools/execute_notebooks.py book/intro.ipynb notebooks/*.ipynb
 
 benchmarks: install
 	$(BIN)/python benchmarks/unpool.py

@@ -11,6 +11,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# Every executable page: the chapters and the intro (a notebook, so that its Colab button opens in Colab).
+EXECUTABLE_PAGES = [ROOT / "book" / "intro.ipynb", *NOTEBOOKS]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 
 
@@ -53,7 +55,7 @@ def test_chapter_opens_with_its_title(notebook: Path) -> None:
     assert first["cell_type"] == "markdown" and _source(first).startswith("# "), "a chapter opens with its title"
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
+@pytest.mark.parametrize("notebook", EXECUTABLE_PAGES, ids=lambda path: path.stem)
 def test_first_cell_installs_segdemo_in_colab_only(notebook: Path) -> None:
     first = _code_cells(notebook)[0]
     source = _source(first)
@@ -71,7 +73,7 @@ def test_chapter_prints_its_profile(notebook: Path) -> None:
     assert "Profile 'quick'" in text, "chapters are committed executed in the quick profile"
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
+@pytest.mark.parametrize("notebook", EXECUTABLE_PAGES, ids=lambda path: path.stem)
 def test_committed_outputs_are_clean(notebook: Path) -> None:
     metadata = json.loads(notebook.read_text())["metadata"]
     assert metadata["kernelspec"]["name"] == "python3"
@@ -89,7 +91,7 @@ PAGE_WIDTH = 88
 """Characters of code or printed text the book's theme shows at 1280 px without a horizontal scroll bar."""
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
+@pytest.mark.parametrize("notebook", EXECUTABLE_PAGES, ids=lambda path: path.stem)
 def test_code_and_printed_lines_fit_the_page(notebook: Path) -> None:
     for index, cell in enumerate(_code_cells(notebook)):
         if index == 0:
@@ -117,11 +119,27 @@ def _cited_keys(text: str) -> set[str]:
 
 def test_every_citation_is_in_the_bibliography() -> None:
     texts = [path.read_text() for path in (ROOT / "book").glob("*.md")]
-    texts += ["".join(_source(cell) for cell in _cells(path) if cell["cell_type"] == "markdown") for path in NOTEBOOKS]
+    texts += [
+        "".join(_source(cell) for cell in _cells(path) if cell["cell_type"] == "markdown") for path in EXECUTABLE_PAGES
+    ]
     cited = set().union(*(_cited_keys(text) for text in texts))
     assert cited, "the book cites nothing"
     missing = cited - _bibliography_keys()
     assert not missing, f"cited but not in book/references.bib: {sorted(missing)}"
+
+
+def test_every_page_with_code_is_a_notebook_colab_can_open() -> None:
+    # The theme gives every executable page a Colab button that links to the page's source file; Colab opens
+    # .ipynb only, so a MyST-Markdown notebook (a .md page with code cells) would get a broken button.
+    for entry in _toc_files():
+        markdown = ROOT / f"{entry}.md"
+        if markdown.exists():
+            text = markdown.read_text()
+            assert "{code-cell}" not in text and "kernelspec" not in text, (
+                f"{markdown.name} has code cells: make it an .ipynb so its Colab button works"
+            )
+        else:
+            assert (ROOT / f"{entry}.ipynb") in EXECUTABLE_PAGES, f"{entry}.ipynb is not checked by these tests"
 
 
 def test_launch_buttons_point_at_the_repository() -> None:

@@ -66,7 +66,8 @@ def run_chapter(path: Path, site: Path, folder: Path) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
-    chapters = [Path(item) for item in arguments] or sorted((ROOT / "notebooks").glob("*.ipynb"))
+    chapters = [Path(item) for item in arguments] or [ROOT / "book" / "intro.ipynb",
+                                                      *sorted((ROOT / "notebooks").glob("*.ipynb"))]
     with tempfile.TemporaryDirectory(prefix="segdemo-colab-") as temporary:
         folder = Path(temporary)
         site = build_and_install(folder)
