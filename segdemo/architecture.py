@@ -75,3 +75,31 @@ def check_pretrained_width(weights: str | None, width: int, model_name: str) -> 
             f"{model_name}: weights={weights!r} exist only for width {VGG16_WIDTH} (VGG16), got width {width}; "
             "use weights=None for a narrower network."
         )
+
+
+RESNET_SEGNET_LEVELS = (2, 3, 4)
+"""Encoder levels ResNet50-SegNet's decoder can start from: ResNet50's layer2..layer4 (1/8, 1/16, 1/32)."""
+
+RESNET_SEGNET_DECODER = (512, 256, 128, 64)
+"""The article's ResNet50-SegNet decoder widths (the decoder without indices)."""
+
+
+def check_resnet_segnet_options(encoder_level: int, indices: bool, full_resolution: bool) -> None:
+    """Raise ValueError for options ``resnet50_segnet`` cannot take (both frameworks call this).
+
+    Args:
+        encoder_level: 2, 3 or 4.
+        indices: whether the decoder unpools with the encoder's pooling indices.
+        full_resolution: whether the logits have the input size.
+    """
+    if type(encoder_level) is not int or encoder_level not in RESNET_SEGNET_LEVELS:
+        raise ValueError(
+            f"encoder_level must be one of {RESNET_SEGNET_LEVELS} (ResNet50's layer2, layer3, layer4 at 1/8, "
+            f"1/16, 1/32), got {encoder_level!r}. At level 1 (1/4) the article's three upsamplings would "
+            "overshoot the input size."
+        )
+    if indices and not full_resolution:
+        raise ValueError(
+            "indices=True unpools every encoder pool, so the logits always have the input size; pass "
+            "full_resolution=True (or indices=False for the article's half-resolution output)."
+        )

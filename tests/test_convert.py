@@ -44,6 +44,18 @@ def randomise(model: torch.nn.Module, images: torch.Tensor) -> None:
 PARITY_CASES = [(name, SMALL_ARGUMENTS.get(name, {})) for name in sorted(torch_models.MODEL_BUILDERS)]
 # The FCNs also at a small width (the committed CPU runs train them at width 32).
 PARITY_CASES += [(name, {"width": 8}) for name in ("fcn32s", "fcn16s", "fcn8s")]
+# Every option of ResNet50-SegNet (chapter 7): encoder levels, pooling indices, the article's half resolution.
+PARITY_CASES += [
+    ("resnet50_segnet", arguments)
+    for arguments in (
+        {"indices": True},
+        {"full_resolution": False},
+        {"encoder_level": 2},
+        {"encoder_level": 4},
+        {"encoder_level": 2, "indices": True},
+        {"encoder_level": 4, "indices": True},
+    )
+]
 PARITY_IDS = [name + "".join(f"-{key}{value}" for key, value in arguments.items()) for name, arguments in PARITY_CASES]
 
 
@@ -62,7 +74,8 @@ def test_ported_keras_model_gives_the_same_logits(name, arguments):
     with torch.no_grad():
         torch_logits = torch_model(torch.from_numpy(images).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
     keras_logits = np.asarray(keras_model(images, training=False))
-    assert keras_logits.shape == torch_logits.shape == (2, 35, 33, NUM_CLASSES)
+    height, width = (35, 33) if arguments.get("full_resolution", True) else (18, 17)
+    assert keras_logits.shape == torch_logits.shape == (2, height, width, NUM_CLASSES)
     # The comparison means something only if the logits vary well above the tolerance.
     assert torch_logits.std() > 1000 * TOLERANCE
     assert np.abs(keras_logits - torch_logits).max() <= TOLERANCE

@@ -40,6 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..architecture import VGG16_WIDTH, vgg16_stages
+from .pooling import MaxPoolingWithArgmax2D
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -254,19 +255,26 @@ def vgg16_bn(*, weights: str | None = None) -> keras.Model:
     return _vgg_model(True, weights, "vgg16_bn")
 
 
-def _bottleneck(x, width: int, stride: int, prefix: str, downsample: bool):
+def _bottleneck(x, width: int, stride: int, prefix: str, downsample: bool, pools: list | None = None):
+    """One bottleneck block; with ``pools`` (a list) a stride-2 block runs its 3x3 at stride 1 and halves
+    with a 2x2 max-pool whose (indices, pre-pool map) it appends to ``pools``."""
     shortcut = x
     if downsample:
         shortcut = keras.layers.Conv2D(width * 4, 1, strides=stride, use_bias=False, name=f"{prefix}_0_conv")(x)
         shortcut = batch_norm(f"{prefix}_0_bn")(shortcut)
     x = keras.layers.Conv2D(width, 1, use_bias=False, name=f"{prefix}_1_conv")(x)
     x = keras.layers.ReLU(name=f"{prefix}_1_relu")(batch_norm(f"{prefix}_1_bn")(x))
-    if stride > 1:
+    pooled = pools is not None and stride > 1
+    conv_stride = 1 if pooled else stride
+    if conv_stride > 1:
         # PyTorch pads 1 on every side; Keras "same" with stride 2 would pad only bottom/right.
         x = keras.layers.ZeroPadding2D(1, name=f"{prefix}_2_pad")(x)
     x = keras.layers.Conv2D(
-        width, 3, strides=stride, padding="valid" if stride > 1 else "same", use_bias=False, name=f"{prefix}_2_conv"
+        width, 3, strides=conv_stride, padding="valid" if conv_stride > 1 else "same", use_bias=False,
+        name=f"{prefix}_2_conv",
     )(x)
+    if pooled:
+        x = _pool_with_indices(x, f"{prefix}_2_pool", pools)
     x = keras.layers.ReLU(name=f"{prefix}_2_relu")(batch_norm(f"{prefix}_2_bn")(x))
     x = keras.layers.Conv2D(width * 4, 1, use_bias=False, name=f"{prefix}_3_conv")(x)
     x = batch_norm(f"{prefix}_3_bn")(x)
@@ -274,30 +282,47 @@ def _bottleneck(x, width: int, stride: int, prefix: str, downsample: bool):
     return keras.layers.ReLU(name=f"{prefix}_out")(x)
 
 
-def resnet50_stages(x, *, stages: int = 4) -> list:
+def _pool_with_indices(x, name: str, pools: list):
+    pooled, indices = MaxPoolingWithArgmax2D(2, 2, name=name)(x)
+    pools.append((indices, x))
+    return pooled
+
+
+def resnet50_stages(x, *, stages: int = 4, pool_indices: bool = False):
     """Apply ResNet50 (torchvision's v1.5) to normalised ``x``: outputs after conv1 and each stage.
 
     Layer names are keras.applications' (``conv1_conv``, ``conv2_block1_0_conv``...). ``stages`` (1-4)
     is how many residual stages to build (3 stops at 1/16, as ResNet50-SegNet does).
+
+    With ``pool_indices`` every stride-2 step runs at stride 1 and is followed by a 2x2 max-pool that records
+    its indices (as ``segdemo.torch.backbones.ResNet50Encoder``), and the result is ``(outputs, pools)``:
+    ``pools`` lists (indices, pre-pool map) from 1/2 down. The weights keep their names and shapes.
     """
     if stages not in (1, 2, 3, 4):
         raise ValueError(f"stages must be 1, 2, 3 or 4, got {stages!r}.")
+    pools: list | None = [] if pool_indices else None
+    stride = 1 if pool_indices else 2
     x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(x)
-    x = keras.layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1_conv")(x)
+    x = keras.layers.Conv2D(64, 7, strides=stride, use_bias=False, name="conv1_conv")(x)
+    if pools is not None:
+        # Pooled before the batch norm, where values are continuous (no ties), as in PyTorch.
+        x = _pool_with_indices(x, "conv1_pool", pools)
     x = keras.layers.ReLU(name="conv1_relu")(batch_norm("conv1_bn")(x))
     outputs = [x]
     # Zero padding equals PyTorch's -inf padding here: the inputs are ReLU outputs (>= 0).
     x = keras.layers.ZeroPadding2D(1, name="pool1_pad")(x)
-    x = keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    x = keras.layers.MaxPooling2D(3, strides=stride, name="pool1_pool")(x)
+    if pools is not None:
+        x = _pool_with_indices(x, "pool1_indices", pools)
     in_channels = 64
     for index, (blocks, width, stride) in enumerate(RESNET50_LAYERS[:stages], start=2):
         for block in range(blocks):
             block_stride = stride if block == 0 else 1
             downsample = block == 0 and (block_stride != 1 or in_channels != width * 4)
-            x = _bottleneck(x, width, block_stride, f"conv{index}_block{block + 1}", downsample)
+            x = _bottleneck(x, width, block_stride, f"conv{index}_block{block + 1}", downsample, pools)
             in_channels = width * 4
         outputs.append(x)
-    return outputs
+    return (outputs, pools) if pool_indices else outputs
 
 
 def resnet50(*, weights: str | None = None, stages: int = 4) -> keras.Model:

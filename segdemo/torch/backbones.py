@@ -28,6 +28,10 @@ import torch
 from torch import nn
 
 from ..architecture import VGG16_WIDTH, check_width, vgg16_stages
+from .pooling import MaxPoolingWithArgmax2D
+
+# A recorded max-pool: its indices (N, C, h, w) and the (H, W) of the map before it.
+Pool = tuple[torch.Tensor, tuple[int, int]]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -203,16 +207,26 @@ def vgg16_bn(*, weights: str | None = None) -> VGG16Encoder:
 
 
 class Bottleneck(nn.Module):
-    """torchvision's ResNet bottleneck (v1.5: the stride sits on the 3x3 convolution)."""
+    """torchvision's ResNet bottleneck (v1.5: the stride sits on the 3x3 convolution).
+
+    Args:
+        in_channels: input channels.
+        width: channels of the 1x1 and 3x3 convolutions (the output has 4x as many).
+        stride: 1, or 2 to halve the size.
+        pool_indices: with ``stride`` 2, run the 3x3 convolution at stride 1 and halve with a 2x2 max-pool
+            that records its indices (same parameters, 4x the 3x3 convolution's cost).
+    """
 
     expansion = 4
 
-    def __init__(self, in_channels: int, width: int, stride: int = 1) -> None:
+    def __init__(self, in_channels: int, width: int, stride: int = 1, *, pool_indices: bool = False) -> None:
         super().__init__()
         out_channels = width * self.expansion
+        self.pool = MaxPoolingWithArgmax2D(2, 2) if pool_indices and stride == 2 else None
+        conv2_stride = 1 if self.pool is not None else stride
         self.conv1 = nn.Conv2d(in_channels, width, kernel_size=1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, width, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(width, width, kernel_size=3, stride=conv2_stride, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, out_channels, kernel_size=1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
@@ -225,11 +239,20 @@ class Bottleneck(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_indices(x)[0]
+
+    def forward_with_indices(self, x: torch.Tensor) -> tuple[torch.Tensor, Pool | None]:
+        """The block's output and, when it pools, its indices and pre-pool size (else None)."""
         identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.conv2(self.relu(self.bn1(self.conv1(x))))
+        pool = None
+        if self.pool is not None:
+            size = (int(out.shape[-2]), int(out.shape[-1]))
+            out, indices = self.pool(out)
+            pool = (indices, size)
+        out = self.relu(self.bn2(out))
         out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+        return self.relu(out + identity), pool
 
 
 # (blocks, bottleneck width, stride of the first block) of ResNet50's layer1..layer4.
@@ -242,28 +265,38 @@ class ResNet50Encoder(nn.Module):
     Args:
         stages: how many of ``layer1..layer4`` to build (4: all, output stride 32; 3: up to ``layer3``,
             output stride 16, what ResNet50-SegNet uses).
+        pool_indices: replace every stride-2 step by its stride-1 version followed by a 2x2 max-pool that
+            records indices (``forward_with_indices``): conv1 at stride 1 then a pool; the 3x3/2 max-pool
+            at stride 1 then a pool; the strided 3x3 convolution of each stage's first block at stride 1
+            then a pool. The parameters keep their names and shapes, so torchvision's weights still load.
+            Inputs must then have sides that are multiples of ``output_stride``.
 
     Attributes:
         output_stride: 2 ** (stages + 1).
     """
 
-    def __init__(self, *, stages: int = 4) -> None:
+    def __init__(self, *, stages: int = 4, pool_indices: bool = False) -> None:
         super().__init__()
         if stages not in (1, 2, 3, 4):
             raise ValueError(f"stages must be 1, 2, 3 or 4, got {stages!r}.")
         self.stages = stages
+        self.pool_indices = pool_indices
         self.output_stride = 2 ** (stages + 1)
         self.normalise = Normalise()
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        stride = 1 if pool_indices else 2
+        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=stride, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=stride, padding=1)
+        self.pool = MaxPoolingWithArgmax2D(2, 2) if pool_indices else None
         self.keras_layer_names = {"conv1": "conv1_conv", "bn1": "conv1_bn"}
         in_channels = 64
         for index, (blocks, width, stride) in enumerate(RESNET50_LAYERS[:stages], start=1):
             layer = []
             for block in range(blocks):
-                layer.append(Bottleneck(in_channels, width, stride if block == 0 else 1))
+                layer.append(
+                    Bottleneck(in_channels, width, stride if block == 0 else 1, pool_indices=pool_indices)
+                )
                 in_channels = width * Bottleneck.expansion
                 prefix, keras_prefix = f"layer{index}.{block}", f"conv{index + 1}_block{block + 1}"
                 for number in (1, 2, 3):
@@ -282,13 +315,33 @@ class ResNet50Encoder(nn.Module):
             ``stages + 1`` float32 maps: after conv1 (N, 64, H/2, W/2), then after layer1..layer<stages>
             (N, 256, H/4, W/4) ... (sizes rounded up, like torchvision).
         """
-        x = self.relu(self.bn1(self.conv1(self.normalise(images))))
+        return self.forward_with_indices(images)[0]
+
+    def forward_with_indices(self, images: torch.Tensor) -> tuple[list[torch.Tensor], list[Pool]]:
+        """Like ``forward``, plus the pools' (indices, pre-pool size), from 1/2 down (empty unless
+        ``pool_indices``)."""
+        pools: list[Pool] = []
+
+        def halve(x: torch.Tensor) -> torch.Tensor:
+            if self.pool is None:
+                return x
+            size = (int(x.shape[-2]), int(x.shape[-1]))
+            x, indices = self.pool(x)
+            pools.append((indices, size))
+            return x
+
+        # With pool_indices the stride-1 conv1 is pooled before its batch norm (like the blocks' 3x3),
+        # where values are continuous and the maximum of a window has no ties.
+        x = self.relu(self.bn1(halve(self.conv1(self.normalise(images)))))
         outputs = [x]
-        x = self.maxpool(x)
+        x = halve(self.maxpool(x))
         for index in range(1, self.stages + 1):
-            x = getattr(self, f"layer{index}")(x)
+            for block in getattr(self, f"layer{index}"):
+                x, pool = block.forward_with_indices(x)
+                if pool is not None:
+                    pools.append(pool)
             outputs.append(x)
-        return outputs
+        return outputs, pools
 
     def load_torchvision_state_dict(self, state_dict: dict[str, torch.Tensor]) -> None:
         """Load a torchvision ``resnet50`` state dict, strict on the layers this encoder has.
@@ -300,19 +353,20 @@ class ResNet50Encoder(nn.Module):
         self.load_state_dict({key: value for key, value in state_dict.items() if key in own}, strict=True)
 
 
-def resnet50(*, weights: str | None = None, stages: int = 4) -> ResNet50Encoder:
+def resnet50(*, weights: str | None = None, stages: int = 4, pool_indices: bool = False) -> ResNet50Encoder:
     """ResNet50's encoder {cite}`he2016resnet` with torchvision's parameter names.
 
     Args:
         weights: ``None`` (random) or ``"imagenet"`` (torchvision's ``resnet50-0676ba61.pth``).
         stages: how many residual stages to build (see :class:`ResNet50Encoder`).
+        pool_indices: stride-1 steps followed by index-recording max-pools (see :class:`ResNet50Encoder`).
 
     Returns:
         A :class:`ResNet50Encoder`; with 4 stages it has 23,508,032 parameters (torchvision's
         resnet50 without ``fc``).
     """
     check_weights_argument(weights)
-    encoder = ResNet50Encoder(stages=stages)
+    encoder = ResNet50Encoder(stages=stages, pool_indices=pool_indices)
     if weights == "imagenet":
         state_dict = load_torchvision_weights("resnet50")
         if state_dict is not None:
