@@ -2,8 +2,9 @@
 
 The experiment runner (``python -m segdemo train``) writes ``results/<data>/<model>-<framework>-<profile>.json``;
 chapters read them back with ``load_results`` and show them with ``format_table`` next to the papers' numbers.
-A result file holds scores per evaluated split, the per-epoch history, the class weights and a ``provenance``
-block (git commit, library versions, device, timings, command line). It never holds large arrays. Numpy only.
+A result file holds scores per evaluated split (headline scores, per-class IoU and per-class accuracy), the
+per-epoch history, the class weights and a ``provenance`` block (git commit, library versions, device, timings,
+command line). It never holds large arrays. Numpy only.
 """
 
 from __future__ import annotations
@@ -27,8 +28,13 @@ SCHEMA_VERSION = 1
 MAX_RESULT_BYTES = 256 * 1024
 """Result files are committed: refuse anything this large (a sign that an array slipped in)."""
 
-SUMMARY_KEYS = ("global_accuracy", "class_accuracy", "mean_iou", "boundary_f1", "per_class_iou")
-"""What a result file keeps of ``evaluate``'s output for each split."""
+SUMMARY_KEYS = ("global_accuracy", "class_accuracy", "mean_iou", "boundary_f1", "per_class_iou",
+                "per_class_accuracy")
+"""What a result file keeps of ``evaluate``'s output for each split. Files written before per-class accuracy
+was kept lack ``per_class_accuracy``; they still load (tables show ``-`` for it)."""
+
+OPTIONAL_SUMMARY_KEYS = ("per_class_accuracy",)
+"""Keys of ``SUMMARY_KEYS`` that ``summarise_scores`` keeps only when the evaluation has them."""
 
 COMMIT_VARIABLE = "SEGDEMO_GIT_COMMIT"
 """Names the commit in provenance when the code runs from a copy of the tree (a remote machine), whose ``.git``
@@ -50,17 +56,24 @@ DEFAULT_RESULTS_DIR = _default_results_dir()
 """The committed results: ``results/`` in a checkout, ``segdemo/_results`` in an installed package."""
 
 
-def result_path(output_dir: str | os.PathLike[str], data: str, model: str, framework: str, profile: str) -> Path:
-    """``<output_dir>/<data>/<model>-<framework>-<profile>.json``."""
-    return Path(output_dir) / data / f"{model}-{framework}-{profile}.json"
+def result_path(
+    output_dir: str | os.PathLike[str], data: str, model: str, framework: str, profile: str, *,
+    name: str | None = None,
+) -> Path:
+    """``<output_dir>/<data>/<name>.json``; ``name`` defaults to ``<model>-<framework>-<profile>``."""
+    return Path(output_dir) / data / f"{name or f'{model}-{framework}-{profile}'}.json"
 
 
 def summarise_scores(evaluation: Mapping[str, Any]) -> dict[str, Any]:
-    """Keeps the small part of an ``evaluate`` result: the headline scores and the per-class IoU (a list)."""
-    missing = [key for key in SUMMARY_KEYS if key not in evaluation]
+    """Keeps the small part of an ``evaluate`` result: the headline scores, per-class IoU and accuracy (lists).
+
+    Raises:
+        ValueError: a required key (all of ``SUMMARY_KEYS`` but ``OPTIONAL_SUMMARY_KEYS``) is missing.
+    """
+    missing = [key for key in SUMMARY_KEYS if key not in evaluation and key not in OPTIONAL_SUMMARY_KEYS]
     if missing:
         raise ValueError(f"evaluation lacks {missing}; pass the dict returned by segdemo.<framework>.evaluate.")
-    return training.json_safe({key: evaluation[key] for key in SUMMARY_KEYS})
+    return training.json_safe({key: evaluation[key] for key in SUMMARY_KEYS if key in evaluation})
 
 
 def write_result(path: str | os.PathLike[str], result: Mapping[str, Any]) -> Path:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from segdemo import files
+from segdemo import files, validation
 
 IGNORE_INDEX = 255
 """Label of pixels that count neither in the loss nor in the metrics (CamVid's void)."""
@@ -54,8 +54,21 @@ HISTORY_KEYS = (
 """The per-epoch lists in the history ``fit`` returns (the ``val_`` ones stay empty without val data)."""
 
 
+RESUMABLE_SETTINGS = ("epochs",)
+"""What a resumed run may change: only ``epochs`` (to extend a run). Everything else a checkpoint records
+(optimizer, learning rate, seed, batch size, number of classes) must match, or the resumed run would silently
+keep the old value (the optimizer state restores it) while its result claims the new one."""
+
+
 class TrainingDivergedError(FloatingPointError):
     """The training loss became NaN or infinite; the message names the epoch and the step."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be used: truncated, empty, from another model or written with other settings.
+
+    The message names the file, what is wrong and what to do.
+    """
 
 
 def check_data(
@@ -155,13 +168,15 @@ def check_optimizer(optimizer: str, learning_rate: float) -> str:
     """Normalises the optimizer name.
 
     Raises:
-        ValueError: for an unknown name or a learning rate that is not positive.
+        ValueError: for an unknown name or a learning rate that is not a finite number above 0.
     """
     name = str(optimizer).strip().lower()
     if name not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer {optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}.")
-    if not learning_rate > 0:
-        raise ValueError(f"learning_rate must be positive, got {learning_rate!r}.")
+    try:
+        validation.check_positive_number(learning_rate, "learning_rate")
+    except ValueError:
+        raise ValueError(f"learning_rate must be positive and finite, got {learning_rate!r}.") from None
     return name
 
 
@@ -171,9 +186,10 @@ def check_positive(value: int, name: str) -> int:
     Raises:
         ValueError: naming the argument and the value.
     """
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
+    try:
+        return validation.check_integer(value, name, minimum=1)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.") from None
 
 
 def class_weight_array(class_weights: Sequence[float] | np.ndarray | None, num_classes: int) -> np.ndarray:
@@ -190,6 +206,72 @@ def class_weight_array(class_weights: Sequence[float] | np.ndarray | None, num_c
     if not np.all(np.isfinite(weights)) or np.any(weights < 0):
         raise ValueError(f"class_weights must be finite and non-negative, got {weights.tolist()}.")
     return weights.astype(np.float32)
+
+
+def check_something_to_learn(masks: np.ndarray, weights: np.ndarray, *, ignore_index: int, name: str) -> None:
+    """Refuses masks in which no pixel counts in the loss: all ``ignore_index``, or only zero-weight classes.
+
+    Either would train on a loss of 0 / 0 (NaN) or a constant 0, silently, for every epoch.
+
+    Args:
+        masks: integer (N, H, W).
+        weights: float32 (K,) class weights.
+
+    Raises:
+        ValueError: naming the data and the fix.
+    """
+    counts = np.bincount(masks[masks != ignore_index].astype(np.int64).ravel(), minlength=len(weights))
+    if counts.sum() == 0:
+        raise ValueError(
+            f"{name}: every pixel of every mask is {ignore_index} (ignored), so there is nothing to learn or score. "
+            "Check the label files (void-only masks) or the ignore_index."
+        )
+    present = np.flatnonzero(counts[: len(weights)])
+    if not np.any(weights[present] > 0):
+        raise ValueError(
+            f"{name}: every class present in the masks ({present.tolist()}) has class weight 0, so the loss is "
+            f"always 0 / 0. Give at least one present class a positive weight (class_weights={weights.tolist()})."
+        )
+
+
+def check_model_classes(outputs: int, num_classes: int, *, model_name: str = "the model") -> None:
+    """Refuses a model whose output channels differ from ``num_classes``.
+
+    Raises:
+        ValueError: naming both numbers and the fix.
+    """
+    if int(outputs) != int(num_classes):
+        raise ValueError(
+            f"num_classes={num_classes} but {model_name} predicts {outputs} classes (its output channels). "
+            f"Pass num_classes={outputs}, or build the model with {num_classes} classes."
+        )
+
+
+def check_resume_settings(stored: Mapping[str, Any], requested: Mapping[str, Any], *, path: Any) -> None:
+    """Refuses to resume a checkpoint with settings other than those it was trained with.
+
+    Only ``epochs`` may change (see :data:`RESUMABLE_SETTINGS`); settings the checkpoint does not record (older
+    checkpoints) are not compared.
+
+    Args:
+        stored: the checkpoint's ``settings``.
+        requested: this call's settings (same keys).
+        path: the checkpoint, named in the message.
+
+    Raises:
+        CheckpointError: naming the setting, the stored and the requested value, and the fix.
+    """
+    for key, value in requested.items():
+        if key in RESUMABLE_SETTINGS or key not in stored or stored[key] is None:
+            continue
+        old = stored[key]
+        same = math.isclose(float(old), float(value), rel_tol=1e-9) if isinstance(value, float) else old == value
+        if not same:
+            raise CheckpointError(
+                f"Cannot resume {path}: it was trained with {key}={old!r}, this run asks for {key}={value!r}. "
+                f"A resumed run may only change epochs. Resume with {key}={old!r}, or start a new run "
+                "(--overwrite, or another --name)."
+            )
 
 
 
@@ -229,15 +311,19 @@ def check_fit_arguments(
     checkpoint_dir: Any,
     resume: bool,
     min_size: int,
+    seed: int = 0,
 ) -> FitArguments:
     """Checks everything ``fit`` receives before any work starts (same rules in both frameworks).
 
     Raises:
         ValueError: bad shapes or dtypes, images smaller than ``min_size``, labels that are neither class ids
-            nor ``ignore_index``, an unknown optimizer, a non-positive count, or ``resume`` without
+            nor ``ignore_index``, an unknown optimizer, a non-positive count, a seed outside ``0..2**32 - 1``,
+            masks with no pixel to learn from (all ignored, or only zero-weight classes), or ``resume`` without
             ``checkpoint_dir``.
     """
+    validation.check_seed(seed)
     num_classes = check_positive(num_classes, "num_classes")
+    validation.check_integer(ignore_index, "ignore_index", minimum=0)
     epochs = check_positive(epochs, "epochs")
     batch_size = check_positive(batch_size, "batch_size")
     optimizer_name = check_optimizer(optimizer, learning_rate)
@@ -249,13 +335,48 @@ def check_fit_arguments(
         val_images, val_masks = unpack_data(val_data, "val_data")
         check_data(val_images, val_masks, num_classes=num_classes, ignore_index=ignore_index, min_size=min_size,
                    name="val_data")
+    if val_masks is not None and not np.any(val_masks != ignore_index):
+        raise ValueError(
+            f"val_data: every pixel of every mask is {ignore_index} (ignored), so there is nothing to score. "
+            "Check the label files, or pass val_data=None."
+        )
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir: the folder the interrupted run wrote its checkpoint to.")
+    weights = class_weight_array(class_weights, num_classes)
+    check_something_to_learn(train_masks, weights, ignore_index=ignore_index, name="train_data")
     return FitArguments(
         num_classes=num_classes, epochs=epochs, batch_size=batch_size, optimizer=optimizer_name,
         train_images=train_images, train_masks=train_masks, val_images=val_images, val_masks=val_masks,
-        class_weights=class_weight_array(class_weights, num_classes),
+        class_weights=weights,
     )
+
+
+def check_resume_epochs(epochs_done: int, epochs: int, *, path: Any) -> None:
+    """Refuses ``epochs`` below what the checkpoint at ``path`` has already done (resuming would do nothing).
+
+    Raises:
+        CheckpointError: naming both numbers.
+    """
+    if epochs < epochs_done:
+        raise CheckpointError(
+            f"Cannot resume {path} for {epochs} epochs: it has already done {epochs_done}. Pass epochs of at "
+            f"least {epochs_done} to extend it, or start a new run (--overwrite, or another --name)."
+        )
+
+
+def epoch_line(epoch: int, epochs: int, values: Mapping[str, float]) -> str:
+    """One line of progress for logs: ``epoch 3/10  41.2 s  loss 0.8123  val mIoU 0.4410``.
+
+    Args:
+        epoch: 1-based epoch number.
+        epochs: total epochs.
+        values: the epoch's history values (``HISTORY_KEYS``).
+    """
+    parts = [f"epoch {epoch}/{epochs}", f"{values.get('epoch_seconds', float('nan')):.1f} s",
+             f"loss {values.get('train_loss', float('nan')):.4f}"]
+    if "val_mean_iou" in values:
+        parts.append(f"val mIoU {values['val_mean_iou']:.4f}")
+    return "  ".join(parts)
 
 def cross_entropy(
     logits: np.ndarray,

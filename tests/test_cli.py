@@ -14,7 +14,7 @@ from segdemo import experiment, results
 from segdemo.__main__ import build_parser, main
 
 TINY_RUN = ["--model", "segnet_small", "--width", "8", "--profile", "quick", "--image-size", "32x32",
-            "--max-train-images", "4", "--max-val-images", "2", "--batch-size", "2", "--no-progress"]
+            "--max-train-images", "4", "--max-val-images", "2", "--batch-size", "2", "--no-progress", "--name", "tiny"]
 
 
 def _folders(tmp_path):
@@ -40,7 +40,7 @@ def test_help_explains_every_option(capsys):
 @pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
 def test_train_then_evaluate_writes_result_and_figure(tmp_path, framework, capsys):
     assert main(["train", "--framework", framework, "--epochs", "1", *TINY_RUN, *_folders(tmp_path)]) == 0
-    path = results.result_path(tmp_path / "results", "synthetic", "segnet_small", framework, "quick")
+    path = tmp_path / "results" / "synthetic" / "tiny.json"
     record = results.read_result(path)
     assert path.with_suffix(".png").stat().st_size > 0
     assert set(record["splits"]) == {"val", "test"}
@@ -55,7 +55,7 @@ def test_train_then_evaluate_writes_result_and_figure(tmp_path, framework, capsy
     assert path.stat().st_size < 20_000
     assert f"Wrote {path}" in capsys.readouterr().out
 
-    folder = experiment.checkpoint_folder(tmp_path / "runs", "synthetic", "segnet_small", framework, "quick")
+    folder = tmp_path / "runs" / "synthetic" / "tiny"
     assert main(["evaluate", "--checkpoint", str(folder), "--data", "synthetic", "--split", "val",
                  "--max-images", "2"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -101,7 +101,7 @@ def test_killed_run_resumes_and_keeps_finished_epochs(tmp_path):
     import torch
 
     arguments = ["train", "--framework", "pytorch", "--epochs", "3", *TINY_RUN, *_folders(tmp_path)]
-    folder = experiment.checkpoint_folder(tmp_path / "runs", "synthetic", "segnet_small", "pytorch", "quick")
+    folder = tmp_path / "runs" / "synthetic" / "tiny"
     checkpoint = folder / "checkpoint.pt"
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     child = subprocess.Popen([sys.executable, "-c", SLOW_TRAINING, *arguments], env=environment,
@@ -118,8 +118,7 @@ def test_killed_run_resumes_and_keeps_finished_epochs(tmp_path):
     assert not (tmp_path / "results").exists()  # the killed run wrote no result
 
     assert main([*arguments, "--resume"]) == 0
-    record = results.read_result(results.result_path(tmp_path / "results", "synthetic", "segnet_small", "pytorch",
-                                                     "quick"))
+    record = results.read_result(tmp_path / "results" / "synthetic" / "tiny.json")
     history = record["history"]
     assert len(history["train_loss"]) == 3 and record["provenance"]["resumed"] is True
     for key in ("train_loss", "val_loss", "val_mean_iou", "epoch_seconds"):
@@ -136,3 +135,73 @@ def test_pack_camvid_command(tmp_path, capsys):
     assert "labels bit-identical" in capsys.readouterr().out and output.is_file()
     assert main(["pack-camvid", "--data-dir", str(tmp_path / "nowhere"), "--output", str(output)]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dataset", ["camvid", "pets", "kitti_road", "voc"])
+def test_download_command_uses_the_verified_download(tmp_path, monkeypatch, capsys, dataset):
+    from segdemo import data
+
+    calls = []
+
+    def fake_download(cache_dir=None):
+        calls.append(cache_dir)
+        return tmp_path / "cache" / dataset
+
+    monkeypatch.setattr(data, f"download_{dataset}", fake_download)  # no network in tests
+    assert main(["download", dataset, "--to", str(tmp_path / "cache")]) == 0
+    assert calls == [str(tmp_path / "cache")]
+    assert f"--data-dir {tmp_path / 'cache' / dataset}" in capsys.readouterr().out
+
+
+def test_download_offline_is_one_line_with_exit_status_1(monkeypatch, capsys):
+    from segdemo import data
+
+    def offline(cache_dir=None):
+        raise data.DownloadError("Could not download https://example.org (unreachable); offline? copy it by hand.")
+
+    monkeypatch.setattr(data, "download_pets", offline)
+    assert main(["download", "pets"]) == 1
+    assert capsys.readouterr().err == "error: Could not download https://example.org (unreachable); offline? copy it " \
+                                      "by hand.\n"
+
+
+def test_help_documents_the_cache(capsys):
+    for command in (["--help"], ["train", "--help"]):
+        with pytest.raises(SystemExit):
+            main(command)
+        text = " ".join(capsys.readouterr().out.split())
+        assert "~/.cache/segdemo" in text and "$SEGDEMO_CACHE_DIR" in text and "arrays" in text
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "--cache-dir" in capsys.readouterr().out
+
+
+def test_cache_dir_option_holds_the_resized_arrays(tmp_path, monkeypatch):
+    from segdemo.data import load_dataset
+    from tests.test_data_camvid import write_camvid
+
+    for split in ("train", "val", "test"):
+        write_camvid(tmp_path / "camvid", split, count=2)
+    load_dataset("camvid", "val", size=(8, 8), data_dir=tmp_path / "camvid", cache_dir=tmp_path / "mine")
+    assert len(list((tmp_path / "mine" / "arrays").glob("camvid-val-8x8-*.npz"))) == 1
+
+
+def test_corrupt_run_file_and_diverged_training_are_one_line(tmp_path, capsys):
+    (tmp_path / "run.json").write_text("{not json")
+    assert main(["evaluate", "--checkpoint", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: {tmp_path / 'run.json'} is not valid JSON") and error.count("\n") == 1
+    arguments = ["train", "--framework", "pytorch", "--epochs", "1", *TINY_RUN, *_folders(tmp_path),
+                 "--learning-rate", "1e30"]
+    assert main(arguments) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: The training loss became") and "Traceback" not in error
+
+
+def test_tensorflow_start_up_lines_are_silenced(tmp_path):
+    environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    arguments = ["train", "--framework", "tensorflow", "--epochs", "1", *TINY_RUN, *_folders(tmp_path)]
+    completed = subprocess.run([sys.executable, "-m", "segdemo", *arguments], env=environment, capture_output=True,
+                               text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    assert "oneDNN custom operations" not in completed.stderr and "absl::InitializeLog" not in completed.stderr

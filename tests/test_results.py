@@ -129,3 +129,23 @@ def test_results_are_found_in_a_checkout_and_shipped_in_the_package():
     assert results.DEFAULT_RESULTS_DIR == Path(results.__file__).resolve().parent.parent / "results"
     pyproject = (Path(results.__file__).resolve().parent.parent / "pyproject.toml").read_text()
     assert '"segdemo._results" = "results"' in pyproject
+
+
+def test_summarise_scores_keeps_per_class_accuracy_next_to_iou():
+    evaluation = {"global_accuracy": 0.9, "class_accuracy": 0.8, "mean_iou": 0.7, "boundary_f1": 0.6,
+                  "per_class_iou": np.array([0.7, 0.5]), "per_class_accuracy": np.array([0.9, math.nan])}
+    summary = results.summarise_scores(evaluation)
+    assert summary["per_class_accuracy"] == [0.9, None] and summary["per_class_iou"] == [0.7, 0.5]
+
+
+def test_committed_result_files_without_per_class_accuracy_still_load_and_tabulate():
+    records = results.load_results("camvid", results.DEFAULT_RESULTS_DIR)
+    old = [record for record in records if "per_class_accuracy" not in record["splits"]["val"]]
+    assert old, "the committed results predate per-class accuracy"
+    table = results.format_table(old[:1], {"acc": "splits.val.per_class_accuracy", "mIoU": "splits.val.mean_iou"})
+    assert table.splitlines()[2].startswith("| - |")
+
+
+def test_result_path_takes_a_run_name(tmp_path):
+    assert results.result_path(tmp_path, "camvid", "fcn8s", "pytorch", "standard", name="debug") == (
+        tmp_path / "camvid" / "debug.json")

@@ -177,3 +177,53 @@ def test_atomic_write_keeps_old_file_when_serialising_fails(tmp_path):
     with pytest.raises(TypeError):
         training.atomic_write_json(path, {"a": object()})
     assert json.loads(path.read_text()) == {"a": 1}
+
+
+def test_validators_name_the_argument_and_the_value():
+    from segdemo import validation
+
+    assert validation.check_integer(3.0, "epochs", minimum=1) == 3
+    for bad in (True, "3", 2.5, None):
+        with pytest.raises(ValueError, match=r"epochs must be an integer"):
+            validation.check_integer(bad, "epochs", minimum=1)
+    with pytest.raises(ValueError, match="--seed must be an integer of at least 0 and at most 4294967295, got 42949"):
+        validation.check_seed(2**32, "--seed")
+    for bad in (0, -1.0, float("nan"), float("inf"), True, "1e-3"):
+        with pytest.raises(ValueError, match="lr must be a finite number above 0"):
+            validation.check_positive_number(bad, "lr")
+    with pytest.raises(ValueError, match=r"Unknown optimizer 'adamw'; choose one of: adam, sgd"):
+        validation.check_choice("adamw", "optimizer", ("adam", "sgd"))
+
+
+def test_writable_folder_check_creates_nothing(tmp_path):
+    from segdemo import validation
+
+    assert validation.check_writable_folder(tmp_path / "a" / "b", "--output-dir") == tmp_path / "a" / "b"
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match=r"--output-dir .*file/a cannot be a folder: .*file is a file"):
+        validation.check_writable_folder(tmp_path / "file" / "a", "--output-dir")
+
+
+def test_nothing_to_learn_is_refused_before_training():
+    masks = np.full((2, 4, 4), 255, np.uint8)
+    with pytest.raises(ValueError, match="every pixel of every mask is 255"):
+        training.check_something_to_learn(masks, np.ones(3, np.float32), ignore_index=255, name="train_data")
+    masks[0, 0, 0] = 1
+    with pytest.raises(ValueError, match=r"every class present in the masks \(\[1\]\) has class weight 0"):
+        training.check_something_to_learn(masks, np.array([1, 0, 1], np.float32), ignore_index=255, name="t")
+    training.check_something_to_learn(masks, np.array([0, 1, 0], np.float32), ignore_index=255, name="t")
+
+
+def test_resume_settings_only_epochs_may_change():
+    stored = {"optimizer": "adam", "learning_rate": 1e-3, "seed": 0, "batch_size": 8, "num_classes": 11}
+    training.check_resume_settings(stored, {**stored, "epochs": 30}, path="ckpt")
+    training.check_resume_settings({"batch_size": 8}, {**stored, "optimizer": "sgd"}, path="ckpt")  # older file
+    with pytest.raises(training.CheckpointError, match=r"ckpt: .*learning_rate=0.001.*learning_rate=0.01"):
+        training.check_resume_settings(stored, {**stored, "learning_rate": 1e-2}, path="ckpt")
+    assert issubclass(training.CheckpointError, ValueError)
+
+
+def test_epoch_line():
+    line = training.epoch_line(3, 10, {"epoch_seconds": 41.23, "train_loss": 0.81234, "val_mean_iou": 0.441})
+    assert line == "epoch 3/10  41.2 s  loss 0.8123  val mIoU 0.4410"

@@ -122,10 +122,12 @@ def stack_pairs(
     """Stacks per-file arrays into ``(images uint8 (N, H, W, 3), masks uint8 (N, H, W))``.
 
     Raises:
-        ValueError: when sizes differ (so the arrays cannot be stacked), naming two files and the fix.
+        ValueError: when there is nothing to stack, or sizes differ (so the arrays cannot be stacked), naming
+            two files and the fix.
     """
     if not images:
-        return np.zeros((0, 0, 0, 3), np.uint8), np.zeros((0, 0, 0), np.uint8)
+        # An empty (0, 0, 0, 3) array would pass for data until something divides by its size.
+        raise ValueError(f"{dataset}: no images to load; check the split listing and the dataset folder.")
     first = images[0].shape[:2]
     for image, path in zip(images, paths):
         if image.shape[:2] != first:

@@ -34,7 +34,16 @@ def load_pairs(
 
     Returns:
         images uint8 (N, H, W, 3), masks uint8 (N, H, W).
+
+    Raises:
+        ValueError: the split lists no examples (naming the split and its listing files).
     """
+    if not pairs:
+        listed = ", ".join(str(path) for path in extra_files) or "its folder"
+        raise ValueError(
+            f"{dataset} split {split!r} has no images ({listed} lists none). Check the listing or the dataset "
+            "folder, or choose another split."
+        )
 
     def read_all() -> tuple[np.ndarray, np.ndarray]:
         images, masks = [], []

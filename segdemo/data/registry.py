@@ -11,6 +11,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from segdemo import validation
+from segdemo.data import _images
+
 DATASET_NAMES: tuple[str, ...] = ("synthetic", "synthetic_boundary", "camvid", "pets", "kitti_road", "voc")
 
 SYNTHETIC_IMAGES: dict[str, int] = {"train": 200, "val": 50, "test": 50}
@@ -66,6 +69,7 @@ def load_dataset(
     max_images: int | None = None,
     data_dir: str | os.PathLike | None = None,
     seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Loads ``split`` of dataset ``name`` at ``size``.
 
@@ -82,16 +86,26 @@ def load_dataset(
         max_images: cap on the number of examples, or ``None``.
         data_dir: the dataset's root folder for real datasets; ignored for synthetic ones.
         seed: base seed of synthetic datasets; ignored for real ones.
+        cache_dir: where resized arrays of real datasets are cached (``None``: ``$SEGDEMO_CACHE_DIR`` or
+            ``~/.cache/segdemo``).
 
     Returns:
         images uint8 (N, H, W, 3); masks uint8 (N, H, W) (255 = ignore).
 
     Raises:
-        ValueError: unknown name or split, ``max_images < 1``. FileNotFoundError: real data not found.
+        ValueError: unknown name or split, a bad ``size``, ``max_images < 1``, a seed outside ``0..2**32 - 1``,
+            or a split with no images. FileNotFoundError: real data not found.
     """
     _check_name(name)
-    if max_images is not None and (isinstance(max_images, bool) or int(max_images) != max_images or max_images < 1):
-        raise ValueError(f"max_images must be a positive integer or None; got {max_images!r}.")
+    if max_images is not None:
+        try:
+            validation.check_integer(max_images, "max_images", minimum=1)
+        except ValueError:
+            raise ValueError(f"max_images must be a positive integer or None; got {max_images!r}.") from None
+    validation.check_seed(seed)
+    size = _images.validate_size(size)
+    if size is None:
+        raise ValueError("size must be (height, width), two positive integers; got None.")
     if name.startswith("synthetic"):
         if split not in _SYNTHETIC_SEED_OFFSETS:
             raise ValueError(f"Unknown split {split!r} for {name}; choose one of train, val, test.")
@@ -111,7 +125,7 @@ def load_dataset(
         from segdemo.data.kitti import load_kitti_road as loader
     else:
         from segdemo.data.voc import load_voc as loader
-    images, masks = loader(data_dir, splits[split], size=size)
+    images, masks = loader(data_dir, splits[split], size=size, cache_dir=cache_dir)
     if max_images is not None:
         images, masks = images[:max_images], masks[:max_images]
     return images, masks

@@ -17,7 +17,8 @@ import io
 import json
 import os
 import time
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -166,40 +167,110 @@ def _save_checkpoint(path: Path, model: keras.Model, optimizer, history: dict, s
     training.atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_checkpoint(path: str | os.PathLike[str], model: keras.Model, optimizer=None) -> dict:
+_RETRAIN_HINT = "delete it and train again (python -m segdemo train ... --overwrite)"
+
+
+def _read_meta(archive, path: Path) -> dict:
+    try:
+        meta = json.loads(str(archive["meta"]))
+        for key in ("epochs_done", "history", "settings", "num_model_variables", "num_optimizer_variables"):
+            meta[key]  # noqa: B018 - a missing key means another writer
+    except (KeyError, ValueError, TypeError) as error:
+        raise training.CheckpointError(
+            f"Checkpoint {path} lacks its metadata ({error}): it was not written by segdemo.tensorflow.fit; "
+            f"{_RETRAIN_HINT}."
+        ) from None
+    return meta
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str],
+    model: keras.Model,
+    optimizer=None,
+    *,
+    expected_settings: Mapping[str, Any] | None = None,
+) -> dict:
     """Restores a checkpoint written by ``fit`` into ``model`` (and ``optimizer`` when given, built first).
 
     Args:
         path: the checkpoint file, or the ``checkpoint_dir`` that holds ``checkpoint.npz``.
+        model: a model of the architecture the checkpoint was written from.
+        expected_settings: when given, the settings the caller trains with; any difference from the
+            checkpoint's (except ``epochs``) is refused before anything is restored.
 
     Returns:
         ``{"epochs_done": int, "history": dict, "settings": dict}``.
 
     Raises:
         FileNotFoundError: when there is no checkpoint at ``path``.
-        ValueError: when the checkpoint holds variables of another architecture.
+        CheckpointError (a ValueError): the file is empty, truncated or not a checkpoint, holds variables of
+            another architecture, or was written with other settings. The message names the file and the fix.
     """
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_NAME
     if not path.is_file():
         raise FileNotFoundError(f"No Keras checkpoint at {path}; train with checkpoint_dir= first.")
-    with np.load(path, allow_pickle=False) as archive:
-        meta = json.loads(str(archive["meta"]))
+    if path.stat().st_size == 0:
+        raise training.CheckpointError(f"Checkpoint {path} is empty (0 bytes): {_RETRAIN_HINT}.")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise training.CheckpointError(
+            f"Checkpoint {path} cannot be read ({error or type(error).__name__}): it is truncated or not a "
+            f"segdemo Keras checkpoint; {_RETRAIN_HINT}."
+        ) from None
+    with archive:
+        if not hasattr(archive, "files"):
+            raise training.CheckpointError(f"Checkpoint {path} is a single array, not a segdemo checkpoint; "
+                                           f"{_RETRAIN_HINT}.")
+        meta = _read_meta(archive, path)
+        if expected_settings is not None:
+            training.check_resume_settings(meta["settings"], expected_settings, path=path)
         if meta["num_model_variables"] != len(model.variables):
-            raise ValueError(
+            raise training.CheckpointError(
                 f"Checkpoint {path} holds {meta['num_model_variables']} model variables but the model has "
-                f"{len(model.variables)}: build the same architecture before restoring."
+                f"{len(model.variables)}: it holds another model. Build the architecture its run.json names "
+                "(model, width, num_classes), or train this one with another --name or --overwrite."
             )
-        for i, variable in enumerate(model.variables):
-            variable.assign(archive[f"model_{i}"])
-        if optimizer is not None:
-            if meta["num_optimizer_variables"] != len(optimizer.variables):
-                raise ValueError(f"Checkpoint {path} was written with another optimizer; resume with the same one.")
-            for i, variable in enumerate(optimizer.variables):
-                variable.assign(archive[f"optimizer_{i}"])
+        if optimizer is not None and meta["num_optimizer_variables"] != len(optimizer.variables):
+            raise training.CheckpointError(
+                f"Checkpoint {path} was written with another optimizer; resume with the same one, or start a "
+                "new run (--overwrite, or another --name)."
+            )
+        try:
+            values = [archive[f"model_{i}"] for i in range(len(model.variables))]
+            optimizer_values = [] if optimizer is None else [
+                archive[f"optimizer_{i}"] for i in range(len(optimizer.variables))
+            ]
+        except (KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+            raise training.CheckpointError(
+                f"Checkpoint {path} cannot be read ({error or type(error).__name__}): it is truncated; "
+                f"{_RETRAIN_HINT}."
+            ) from None
+    # Every shape is checked before any variable changes, so a refused checkpoint leaves the model as it was.
+    pairs = [*zip(model.variables, values), *zip([] if optimizer is None else optimizer.variables, optimizer_values)]
+    for variable, value in pairs:
+        if tuple(variable.shape) != tuple(value.shape):
+            raise training.CheckpointError(
+                f"Checkpoint {path} holds {variable.path} of shape {tuple(value.shape)} but the model's is "
+                f"{tuple(variable.shape)}: it holds another model (another width or num_classes?). Build the "
+                "model its run.json names, or train this one with another --name or --overwrite."
+            )
+    for variable, value in pairs:
+        variable.assign(value)
     history = {key: [float("nan") if v is None else v for v in values] for key, values in meta["history"].items()}
     return {"epochs_done": int(meta["epochs_done"]), "history": history, "settings": meta["settings"]}
+
+
+def model_classes(model: keras.Model, images: np.ndarray) -> int:
+    """The number of classes ``model`` predicts: the channels of its logits for one image.
+
+    Args:
+        images: uint8 (N, H, W, 3); only the first image is used.
+    """
+    logits = model(tf.convert_to_tensor(training.images_to_float(images[:1])), training=False)
+    return int(logits.shape[-1])
 
 
 def _progress_bar(total: int, description: str, enabled: bool):
@@ -226,6 +297,7 @@ def fit(
     resume: bool = False,
     seed: int = 0,
     progress: bool | None = None,
+    on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
 ) -> dict[str, list[float]]:
     """Trains ``model`` with per-pixel cross entropy and returns the per-epoch history.
 
@@ -260,9 +332,13 @@ def fit(
         ignore_index: label of pixels left out of loss and metrics.
         checkpoint_dir: folder for ``checkpoint.npz``, written atomically after every epoch; ``None``: none.
         resume: continue from the checkpoint in ``checkpoint_dir`` when there is one (model and optimizer
-            variables, epoch counter and history); a killed run loses at most the epoch in progress.
-        seed: seed of the shuffles and of Keras' random numbers (dropout).
+            variables, epoch counter and history); a killed run loses at most the epoch in progress. Only
+            ``epochs`` may differ from the checkpoint's settings (to extend a run); another optimizer, learning
+            rate, seed, batch size or number of classes is refused with a CheckpointError.
+        seed: seed of the shuffles and of Keras' random numbers (dropout), in ``0..2**32 - 1``.
         progress: progress bars; ``None`` shows them only when stderr is a terminal. Notebooks pass False.
+        on_epoch: called after every epoch with ``(epoch (1-based), epochs, values of that epoch)``, e.g. to
+            log a line per epoch (the runner does when stderr is not a terminal).
 
     Returns:
         Lists with one value per epoch: ``train_loss``, ``train_global_accuracy``, ``train_mean_iou``
@@ -271,19 +347,22 @@ def fit(
 
     Raises:
         ValueError: bad shapes or dtypes, images smaller than ``model.output_stride``, labels that are
-            neither class ids nor ``ignore_index``, an unknown optimizer, or ``resume`` without
-            ``checkpoint_dir``.
+            neither class ids nor ``ignore_index``, ``num_classes`` other than the model's output channels,
+            masks with nothing to learn (all ignored, or zero weights), an unknown optimizer, a bad seed, or
+            ``resume`` without ``checkpoint_dir``.
+        CheckpointError: resuming a checkpoint that is unreadable, from another model, or from other settings.
         TrainingDivergedError: the loss became NaN or infinite (the message names the epoch and step).
     """
     checked = training.check_fit_arguments(
         train_data=train_data, val_data=val_data, num_classes=num_classes, epochs=epochs, batch_size=batch_size,
         optimizer=optimizer, learning_rate=learning_rate, class_weights=class_weights, ignore_index=ignore_index,
-        checkpoint_dir=checkpoint_dir, resume=resume, min_size=output_stride(model),
+        checkpoint_dir=checkpoint_dir, resume=resume, min_size=output_stride(model), seed=seed,
     )
     num_classes, epochs, batch_size = checked.num_classes, checked.epochs, checked.batch_size
     optimizer_name = checked.optimizer
     train_images, train_masks = checked.train_images, checked.train_masks
     val_images, val_masks = checked.val_images, checked.val_masks
+    training.check_model_classes(model_classes(model, train_images), num_classes)
     weights = tf.constant(checked.class_weights)
 
     keras_optimizer = _make_optimizer(model, optimizer_name, learning_rate)
@@ -295,7 +374,9 @@ def fit(
     history = training.new_history()
     checkpoint_path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME
     if resume and checkpoint_path.is_file():
-        history = load_checkpoint(checkpoint_path, model, keras_optimizer)["history"]
+        restored = load_checkpoint(checkpoint_path, model, keras_optimizer, expected_settings=settings)
+        training.check_resume_epochs(restored["epochs_done"], epochs, path=checkpoint_path)
+        history = restored["history"]
     show = training.show_progress(progress)
     steps_per_epoch = -(-len(train_images) // batch_size)
 
@@ -338,6 +419,8 @@ def fit(
         training.record_epoch(history, values)
         if checkpoint_path is not None:
             _save_checkpoint(checkpoint_path, model, keras_optimizer, history, settings)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, epochs, values)
     return history
 
 
@@ -364,13 +447,15 @@ def evaluate(
         ``boundary_f1`` (the SegNet paper's BF score) and ``loss`` (unweighted cross entropy).
 
     Raises:
-        ValueError: bad shapes or dtypes, images smaller than ``model.output_stride``, invalid labels.
+        ValueError: bad shapes or dtypes, images smaller than ``model.output_stride``, invalid labels, or
+            ``num_classes`` other than the model's output channels.
     """
     num_classes = training.check_positive(num_classes, "num_classes")
     batch_size = training.check_positive(batch_size, "batch_size")
     images, masks = training.unpack_data(data, "data")
     training.check_data(images, masks, num_classes=num_classes, ignore_index=ignore_index,
                         min_size=output_stride(model), name="data")
+    training.check_model_classes(model_classes(model, images), num_classes)
     weights = tf.ones([num_classes], tf.float32)
     _, eval_step = _make_steps(model, None, weights, ignore_index, 0.0)
     loss, matrix, predictions = _run_batches(

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+import zipfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -177,17 +179,55 @@ def _save_checkpoint(path: Path, model: nn.Module, optimizer, scaler, history: d
         torch.save(state, temporary)
 
 
-def load_checkpoint(path: str | os.PathLike[str], model: nn.Module, optimizer=None, scaler=None) -> dict:
+_CHECKPOINT_KEYS = ("epochs_done", "history", "settings", "model")
+
+_RETRAIN_HINT = "delete it and train again (python -m segdemo train ... --overwrite)"
+
+
+def _read_checkpoint(path: Path, device: torch.device) -> dict:
+    """``torch.load`` whose failures (truncated, empty, not a checkpoint) become one CheckpointError."""
+    if path.stat().st_size == 0:
+        raise training.CheckpointError(f"Checkpoint {path} is empty (0 bytes): {_RETRAIN_HINT}.")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise training.CheckpointError(
+            f"Checkpoint {path} cannot be read ({reason}): it is truncated or not a segdemo PyTorch checkpoint; "
+            f"{_RETRAIN_HINT}."
+        ) from None
+    missing = [key for key in _CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise training.CheckpointError(
+            f"Checkpoint {path} lacks {missing}: it was not written by segdemo.torch.fit; {_RETRAIN_HINT}."
+        )
+    return state
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str],
+    model: nn.Module,
+    optimizer=None,
+    scaler=None,
+    *,
+    expected_settings: Mapping[str, Any] | None = None,
+) -> dict:
     """Restores a checkpoint written by ``fit`` into ``model`` (and ``optimizer``, ``scaler`` when given).
 
     Args:
         path: the checkpoint file, or the ``checkpoint_dir`` that holds ``checkpoint.pt``.
+        model: a model of the architecture the checkpoint was written from.
+        expected_settings: when given, the settings the caller trains with; any difference from the
+            checkpoint's (except ``epochs``) is refused before anything is restored.
 
     Returns:
         ``{"epochs_done": int, "history": dict, "settings": dict}``.
 
     Raises:
         FileNotFoundError: when there is no checkpoint at ``path``.
+        CheckpointError (a ValueError): the file is empty, truncated or not a checkpoint, holds another
+            model's weights, or was written with other settings (optimizer, learning rate, ...). The message
+            names the file and what to do.
     """
     path = Path(path)
     if path.is_dir():
@@ -195,13 +235,46 @@ def load_checkpoint(path: str | os.PathLike[str], model: nn.Module, optimizer=No
     if not path.is_file():
         raise FileNotFoundError(f"No PyTorch checkpoint at {path}; train with checkpoint_dir= first.")
     device = next(model.parameters()).device if any(True for _ in model.parameters()) else torch.device("cpu")
-    state = torch.load(path, map_location=device, weights_only=True)
-    model.load_state_dict(state["model"])
-    if optimizer is not None:
-        optimizer.load_state_dict(state["optimizer"])
-    if scaler is not None:
-        scaler.load_state_dict(state["scaler"])
+    state = _read_checkpoint(path, device)
+    if expected_settings is not None:
+        training.check_resume_settings(state["settings"], expected_settings, path=path)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as error:
+        detail = " ".join(str(error).split())[:300]
+        raise training.CheckpointError(
+            f"Checkpoint {path} holds the weights of another model ({detail}). Build the model its run.json "
+            "names (model, width, num_classes), or train this one with another --name or --overwrite."
+        ) from None
+    try:
+        if optimizer is not None:
+            optimizer.load_state_dict(state["optimizer"])
+        if scaler is not None:
+            scaler.load_state_dict(state["scaler"])
+    except (ValueError, KeyError, RuntimeError) as error:
+        raise training.CheckpointError(
+            f"Checkpoint {path} holds the state of another optimizer ({type(error).__name__}: {error}); resume "
+            "with the optimizer it was trained with, or start a new run (--overwrite, or another --name)."
+        ) from None
     return {"epochs_done": int(state["epochs_done"]), "history": state["history"], "settings": state["settings"]}
+
+
+def model_classes(model: nn.Module, images: np.ndarray) -> int:
+    """The number of classes ``model`` predicts: the channels of its logits for one image (no gradients).
+
+    Args:
+        images: uint8 (N, H, W, 3); only the first image is used.
+    """
+    device = next(model.parameters()).device if any(True for _ in model.parameters()) else torch.device("cpu")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            inputs, _ = _to_tensors(images[:1], None, device)
+            logits = model(inputs)
+    finally:
+        model.train(was_training)
+    return int(logits.shape[1])
 
 
 def fit(
@@ -220,6 +293,7 @@ def fit(
     resume: bool = False,
     seed: int = 0,
     progress: bool | None = None,
+    on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
 ) -> dict[str, list[float]]:
     """Trains ``model`` with per-pixel cross entropy and returns the per-epoch history.
 
@@ -254,9 +328,13 @@ def fit(
         ignore_index: label of pixels left out of loss and metrics.
         checkpoint_dir: folder for ``checkpoint.pt``, written atomically after every epoch; ``None``: none.
         resume: continue from the checkpoint in ``checkpoint_dir`` when there is one (model, optimizer,
-            epoch counter and history); a killed run loses at most the epoch in progress.
-        seed: seed of the shuffles and of torch's random numbers (dropout).
+            epoch counter and history); a killed run loses at most the epoch in progress. Only ``epochs``
+            may differ from the checkpoint's settings (to extend a run); another optimizer, learning rate,
+            seed, batch size or number of classes is refused with a CheckpointError.
+        seed: seed of the shuffles and of torch's random numbers (dropout), in ``0..2**32 - 1``.
         progress: progress bars; ``None`` shows them only when stderr is a terminal. Notebooks pass False.
+        on_epoch: called after every epoch with ``(epoch (1-based), epochs, values of that epoch)``, e.g. to
+            log a line per epoch (the runner does when stderr is not a terminal).
 
     Returns:
         Lists with one value per epoch: ``train_loss``, ``train_global_accuracy``, ``train_mean_iou``
@@ -265,14 +343,16 @@ def fit(
 
     Raises:
         ValueError: bad shapes or dtypes, images smaller than ``model.output_stride``, labels that are
-            neither class ids nor ``ignore_index``, an unknown optimizer, or ``resume`` without
-            ``checkpoint_dir``.
+            neither class ids nor ``ignore_index``, ``num_classes`` other than the model's output channels,
+            masks with nothing to learn (all ignored, or zero weights), an unknown optimizer, a bad seed, or
+            ``resume`` without ``checkpoint_dir``.
+        CheckpointError: resuming a checkpoint that is unreadable, from another model, or from other settings.
         TrainingDivergedError: the loss became NaN or infinite (the message names the epoch and step).
     """
     checked = training.check_fit_arguments(
         train_data=train_data, val_data=val_data, num_classes=num_classes, epochs=epochs, batch_size=batch_size,
         optimizer=optimizer, learning_rate=learning_rate, class_weights=class_weights, ignore_index=ignore_index,
-        checkpoint_dir=checkpoint_dir, resume=resume, min_size=output_stride(model),
+        checkpoint_dir=checkpoint_dir, resume=resume, min_size=output_stride(model), seed=seed,
     )
     num_classes, epochs, batch_size = checked.num_classes, checked.epochs, checked.batch_size
     optimizer_name = checked.optimizer
@@ -281,6 +361,7 @@ def fit(
 
     device = default_device()
     model.to(device)
+    training.check_model_classes(model_classes(model, train_images), num_classes)
     weights = torch.from_numpy(checked.class_weights).to(device)
     torch_optimizer = _make_optimizer(model, optimizer_name, learning_rate)
     amp = device.type == "cuda"
@@ -291,7 +372,8 @@ def fit(
     history = training.new_history()
     checkpoint_path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME
     if resume and checkpoint_path.is_file():
-        restored = load_checkpoint(checkpoint_path, model, torch_optimizer, scaler)
+        restored = load_checkpoint(checkpoint_path, model, torch_optimizer, scaler, expected_settings=settings)
+        training.check_resume_epochs(restored["epochs_done"], epochs, path=checkpoint_path)
         history = restored["history"]
     show = training.show_progress(progress)
     steps_per_epoch = -(-len(train_images) // batch_size)
@@ -344,6 +426,8 @@ def fit(
             training.record_epoch(history, values)
             if checkpoint_path is not None:
                 _save_checkpoint(checkpoint_path, model, torch_optimizer, scaler, history, settings)
+            if on_epoch is not None:
+                on_epoch(epoch + 1, epochs, values)
     return history
 
 
@@ -370,7 +454,8 @@ def evaluate(
         ``boundary_f1`` (the SegNet paper's BF score) and ``loss`` (unweighted cross entropy).
 
     Raises:
-        ValueError: bad shapes or dtypes, images smaller than ``model.output_stride``, invalid labels.
+        ValueError: bad shapes or dtypes, images smaller than ``model.output_stride``, invalid labels, or
+            ``num_classes`` other than the model's output channels.
     """
     num_classes = training.check_positive(num_classes, "num_classes")
     batch_size = training.check_positive(batch_size, "batch_size")
@@ -379,6 +464,7 @@ def evaluate(
                         min_size=output_stride(model), name="data")
     device = default_device()
     model.to(device)
+    training.check_model_classes(model_classes(model, images), num_classes)
     with _deterministic(device):
         loss, matrix, predictions = _run_batches(
             model, images, masks, num_classes=num_classes, batch_size=batch_size, class_weights=None,

@@ -156,3 +156,45 @@ def test_evaluate_and_predict_of_a_perfect_model():
     assert result["global_accuracy"] == 1.0 and result["mean_iou"] == 1.0 and result["boundary_f1"] == 1.0
     assert result["confusion_matrix"].sum() == int((masks != 255).sum()) and math.isfinite(result["loss"])
     np.testing.assert_array_equal(train.predict(model, images, batch_size=3), (images[..., 0] > 127).astype(np.uint8))
+
+
+def test_num_classes_must_match_the_models_output_channels():
+    images, masks = colour_data(num_images=4)
+    with pytest.raises(ValueError, match=r"num_classes=5 but the model predicts 3 classes"):
+        train.fit(tiny_net(), (images, masks), None, num_classes=5, epochs=1, batch_size=2, progress=False)
+    with pytest.raises(ValueError, match=r"num_classes=4 but the model predicts 3"):
+        train.evaluate(tiny_net(), (images, masks), num_classes=4)
+
+
+def _trained_checkpoint(tmp_path):
+    data = colour_data(num_images=4)
+    train.fit(tiny_net(), data, None, num_classes=3, epochs=1, batch_size=2, checkpoint_dir=tmp_path, progress=False)
+    return data, tmp_path / train.CHECKPOINT_NAME
+
+
+def test_resume_with_another_optimizer_or_learning_rate_is_refused(tmp_path):
+    data, checkpoint = _trained_checkpoint(tmp_path)
+    before = checkpoint.read_bytes()
+    for change, stored in (({"optimizer": "sgd"}, "optimizer='adam'"), ({"learning_rate": 0.1}, "learning_rate")):
+        with pytest.raises(training.CheckpointError, match=rf"{stored}.*only change epochs"):
+            train.fit(tiny_net(), data, None, num_classes=3, epochs=2, batch_size=2, checkpoint_dir=tmp_path,
+                      resume=True, progress=False, **change)
+    assert checkpoint.read_bytes() == before
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated"])
+def test_damaged_checkpoint_names_the_file_and_the_fix(tmp_path, damage):
+    _, checkpoint = _trained_checkpoint(tmp_path)
+    content = checkpoint.read_bytes()
+    checkpoint.write_bytes(b"" if damage == "empty" else content[: len(content) // 2])
+    with pytest.raises(training.CheckpointError, match=rf"{checkpoint.name}.*(empty|truncated).*train again"):
+        train.load_checkpoint(tmp_path, tiny_net())
+
+
+def test_checkpoint_of_another_width_is_refused_before_any_variable_changes(tmp_path):
+    _trained_checkpoint(tmp_path)
+    model = tiny_net(num_classes=5)
+    before = [v.numpy().copy() for v in model.variables]
+    with pytest.raises(training.CheckpointError, match="another model"):
+        train.load_checkpoint(tmp_path, model)
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.variables))

@@ -160,3 +160,65 @@ def test_evaluate_and_predict_of_a_perfect_model():
     assert result["confusion_matrix"].sum() == int((masks != 255).sum())
     expected = (images[..., 0] > 127).astype(np.uint8)
     np.testing.assert_array_equal(train.predict(RedThreshold(), images, batch_size=3), expected)
+
+
+def test_num_classes_must_match_the_models_output_channels():
+    data = colour_data(num_images=4)
+    with pytest.raises(ValueError, match=r"num_classes=5 but the model predicts 3 classes"):
+        train.fit(tiny_net(), (data[0], data[1] % 3), None, num_classes=5, epochs=1, batch_size=2, progress=False)
+    with pytest.raises(ValueError, match=r"num_classes=4 but the model predicts 3"):
+        train.evaluate(tiny_net(), data, num_classes=4)
+
+
+def _trained_checkpoint(tmp_path, **kwargs):
+    data = colour_data(num_images=4)
+    train.fit(tiny_net(), data, None, num_classes=3, epochs=1, batch_size=2, checkpoint_dir=tmp_path,
+              progress=False, **kwargs)
+    return data, tmp_path / train.CHECKPOINT_NAME
+
+
+@pytest.mark.parametrize(("change", "stored"), [({"optimizer": "sgd"}, "optimizer='adam'"),
+                                                ({"learning_rate": 0.5}, "learning_rate=0.001"),
+                                                ({"batch_size": 4}, "batch_size=2"), ({"seed": 3}, "seed=0")])
+def test_resume_refuses_changed_settings_before_restoring_anything(tmp_path, change, stored):
+    data, checkpoint = _trained_checkpoint(tmp_path)
+    before = checkpoint.read_bytes()
+    arguments = {"num_classes": 3, "epochs": 2, "batch_size": 2, "checkpoint_dir": tmp_path, "resume": True,
+                 "progress": False, **change}
+    with pytest.raises(training.CheckpointError, match=rf"{stored}.*only change epochs.*--overwrite"):
+        train.fit(tiny_net(), data, None, **arguments)
+    assert checkpoint.read_bytes() == before
+
+
+def test_resume_may_extend_epochs_but_not_shorten_them(tmp_path):
+    data, checkpoint = _trained_checkpoint(tmp_path)
+    history = train.fit(tiny_net(), data, None, num_classes=3, epochs=2, batch_size=2, checkpoint_dir=tmp_path,
+                        resume=True, progress=False)
+    assert len(history["train_loss"]) == 2
+    with pytest.raises(training.CheckpointError, match="already done 2"):
+        train.fit(tiny_net(), data, None, num_classes=3, epochs=1, batch_size=2, checkpoint_dir=tmp_path,
+                  resume=True, progress=False)
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "garbage"])
+def test_damaged_checkpoint_names_the_file_and_the_fix(tmp_path, damage):
+    _, checkpoint = _trained_checkpoint(tmp_path)
+    content = checkpoint.read_bytes()
+    checkpoint.write_bytes({"empty": b"", "truncated": content[: len(content) // 2], "garbage": b"x" * 100}[damage])
+    with pytest.raises(training.CheckpointError, match=rf"{checkpoint.name}.*(empty|truncated).*train again"):
+        train.load_checkpoint(tmp_path, tiny_net())
+
+
+def test_checkpoint_of_another_model_is_a_checkpoint_error(tmp_path):
+    _trained_checkpoint(tmp_path)
+    with pytest.raises(training.CheckpointError, match="another model"):
+        train.load_checkpoint(tmp_path, tiny_net(num_classes=5))
+
+
+def test_on_epoch_reports_every_epoch():
+    data = colour_data(num_images=4)
+    seen = []
+    train.fit(tiny_net(), data, data, num_classes=3, epochs=2, batch_size=2, progress=False,
+              on_epoch=lambda epoch, epochs, values: seen.append((epoch, epochs, sorted(values))))
+    assert [(epoch, epochs) for epoch, epochs, _ in seen] == [(1, 2), (2, 2)]
+    assert "val_mean_iou" in seen[0][2]
