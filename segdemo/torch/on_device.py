@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from segdemo import metrics, training
+from segdemo import metrics, training, validation
 from segdemo.torch.train import cross_entropy, output_stride
 from segdemo.training import IGNORE_INDEX
 
@@ -303,9 +303,12 @@ def train_on_device(
         A :class:`TrainingRun` whose history has the keys of ``segdemo.training.HISTORY_KEYS``.
 
     Raises:
-        ValueError: a label that is neither a class id nor ``ignore_index``, or a bad batch size.
+        ValueError: a label that is neither a class id nor ``ignore_index``, a bad batch size, seed or
+            learning rate, or a model whose output channels differ from ``num_classes``.
         TrainingDivergedError: the loss became NaN or infinite (checked once per epoch).
     """
+    seed = validation.check_seed(seed, "seed")
+    learning_rate = validation.check_positive_number(learning_rate, "learning_rate")
     epochs = training.check_positive(epochs, "epochs")
     batch_size = training.check_positive(batch_size, "batch_size")
     if batch_size > len(train_data):
@@ -322,6 +325,13 @@ def train_on_device(
             )
     device = train_data.images.device
     model.to(device)
+    # One image through the model (eval mode: no batch-norm update) before any step changes it.
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        outputs = model(train_data.images[:1].permute(0, 3, 1, 2).float().div_(255.0)).shape[1]
+    model.train(was_training)
+    training.check_model_classes(outputs, num_classes, model_name=type(model).__name__)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     weights = None if class_weights is None else torch.as_tensor(

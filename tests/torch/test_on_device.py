@@ -108,3 +108,22 @@ def test_bad_inputs_are_refused():
         on_device.train_on_device(model, data, None, num_classes=5, epochs=1, batch_size=2, learning_rate=1e-3)
     with pytest.raises(ValueError, match="batch_size 8 exceeds the 4"):
         on_device.train_on_device(model, data, None, num_classes=5, epochs=1, batch_size=8, learning_rate=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"num_classes": 7}, "num_classes=7 but PooledEncoderDecoder predicts 5 classes"),
+        ({"seed": -1}, "seed"),
+        ({"learning_rate": float("inf")}, "learning_rate"),
+    ],
+)
+def test_bad_settings_are_refused_before_training(arguments, message):
+    images, masks = synthetic_shapes(4, size=(32, 32), seed=0)
+    data = on_device.to_device_data(images, masks, torch.device("cpu"))
+    model = build_model("segnet_small", 5, width=4)
+    before = {key: value.clone() for key, value in model.state_dict().items()}
+    settings = {"num_classes": 5, "epochs": 1, "batch_size": 2, "learning_rate": 1e-3, **arguments}
+    with pytest.raises(ValueError, match=message):
+        on_device.train_on_device(model, data, None, **settings)
+    assert all(torch.equal(before[key], value) for key, value in model.state_dict().items())
