@@ -135,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default: the model's; FCNs: VGG16's 64)")
     train.add_argument("--seed", type=_seed, default=0,
                        help="seed of initial weights, shuffles and dropout, 0..2**32-1 (default 0)")
+    train.add_argument("--augment", default=None,
+                       help="augmentation of the training batches: none, or any of flip, scale, color joined by "
+                            "commas, e.g. flip,scale,color (default: the profile's)")
+    train.add_argument("--schedule", default=None, choices=("constant", "cosine"),
+                       help="learning-rate schedule: constant, or cosine decay to 0 over the epochs "
+                            "(default: the profile's)")
     train.add_argument("--resume", action="store_true",
                        help="continue from the run's last checkpoint (at most one epoch is lost); only --epochs may "
                             "differ from the run's settings")
@@ -342,6 +348,8 @@ def _training_config(arguments: argparse.Namespace) -> experiment.TrainingConfig
         name=arguments.name,
         overwrite=arguments.overwrite,
         cache_dir=arguments.cache_dir,
+        augment=arguments.augment,
+        schedule=arguments.schedule,
     )
 
 

@@ -57,6 +57,10 @@ OPTIMIZERS = training.OPTIMIZERS
 MEDIAN_FREQUENCY_MODELS = ("segnet_basic", "segnet")
 """Models trained with median-frequency class weights by default (the SegNet paper's setting)."""
 
+PREDICTION_EXAMPLES = (10, 120, 200)
+"""Images of the scored split drawn in every prediction figure; on CamVid's test split one from drive 0001TP
+and two from Seq05VD. Indices past the split's end are skipped."""
+
 RUN_FILE = "run.json"
 """What a checkpoint folder records about its run, so ``evaluate_checkpoint`` can rebuild the model."""
 
@@ -64,7 +68,8 @@ CHECKPOINT_FILES = {"pytorch": "checkpoint.pt", "tensorflow": "checkpoint.npz"}
 """The checkpoint file ``fit`` writes in a run folder, per framework (``CHECKPOINT_NAME`` of each)."""
 
 RESUME_KEYS = ("model", "framework", "data", "profile", "num_classes", "image_size", "width", "seed", "batch_size",
-               "optimizer", "learning_rate", "class_weighting", "max_train_images", "max_val_images")
+               "optimizer", "learning_rate", "class_weighting", "max_train_images", "max_val_images", "augment",
+               "schedule")
 """What ``run.json`` records that a resumed run must keep (only ``epochs`` may change)."""
 
 _NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
@@ -95,6 +100,9 @@ class TrainingConfig:
         name: the run's name (result file and checkpoint folder); ``None``: see :func:`run_name`.
         overwrite: replace an existing run folder and result file of the same name.
         cache_dir: where resized arrays are cached (``None``: ``$SEGDEMO_CACHE_DIR`` or ``~/.cache/segdemo``).
+        augment: augmentation of the training batches (``"none"``, or names of
+            ``segdemo.augmentation.AUGMENTATIONS`` joined by commas); ``None``: the profile's.
+        schedule: learning-rate schedule, ``"constant"`` or ``"cosine"``; ``None``: the profile's.
     """
 
     model: str
@@ -119,6 +127,8 @@ class TrainingConfig:
     name: str | None = None
     overwrite: bool = False
     cache_dir: str | None = None
+    augment: str | None = None
+    schedule: str | None = None
 
 
 def default_class_weighting(model: str) -> str:
@@ -149,7 +159,8 @@ def run_name(config: TrainingConfig, profile: profiles.Profile) -> str:
     """The name of a run's result file and checkpoint folder.
 
     ``config.name`` when given; else ``<model>-<framework>-<profile>``, followed by every profile setting the
-    config overrides with another value (``-epochs1``, ``-batch4``, ``-32x32``, ``-train8``, ``-val4``).
+    config overrides with another value (``-epochs1``, ``-batch4``, ``-32x32``, ``-train8``, ``-val4``,
+    ``-aug_flip_scale``, ``-cosine``).
 
     Raises:
         ValueError: a ``name`` that is not a plain file name (letters, digits, ``_``, ``.``, ``-``).
@@ -171,7 +182,25 @@ def run_name(config: TrainingConfig, profile: profiles.Profile) -> str:
         value = getattr(config, field)
         if value is not None and value != getattr(profile, profile_field):
             parts.append(pattern.format(value))
+    augment = recipe_augment(config, profile)
+    if augment != recipe_augment(dataclasses.replace(config, augment=None), profile):
+        parts.append(f"aug_{augment.replace('+', '_')}")
+    schedule = recipe_schedule(config, profile)
+    if schedule != profile.schedule:
+        parts.append(schedule)
     return "-".join(parts)
+
+
+def recipe_augment(config: TrainingConfig, profile: profiles.Profile) -> str:
+    """The run's augmentation as a canonical name (``"none"``, ``"flip+scale+color"``)."""
+    from segdemo.augmentation import describe_augment, parse_augment
+
+    return describe_augment(parse_augment(config.augment if config.augment is not None else profile.augment))
+
+
+def recipe_schedule(config: TrainingConfig, profile: profiles.Profile) -> str:
+    """The run's learning-rate schedule: the config's, else the profile's."""
+    return training.check_schedule(config.schedule if config.schedule is not None else profile.schedule)
 
 
 def check_config(config: TrainingConfig) -> None:
@@ -198,6 +227,12 @@ def check_config(config: TrainingConfig) -> None:
             validation.check_integer(side, "--image-size", minimum=1)
     validation.check_choice(config.optimizer, "optimizer", OPTIMIZERS)
     validation.check_positive_number(config.learning_rate, "--learning-rate")
+    if config.augment is not None:
+        from segdemo.augmentation import parse_augment
+
+        parse_augment(config.augment)
+    if config.schedule is not None:
+        training.check_schedule(config.schedule)
     if config.class_weights is not None:
         validation.check_choice(config.class_weights, "class weighting", CLASS_WEIGHTINGS)
     validation.check_seed(config.seed, "--seed")
@@ -290,6 +325,47 @@ def save_figure(figure: Any, path: str | os.PathLike[str], dpi: int = 100) -> Pa
     return Path(path)
 
 
+def save_prediction_figure(
+    images: np.ndarray,
+    masks: np.ndarray,
+    predictions: np.ndarray,
+    path: str | os.PathLike[str],
+    *,
+    data: str,
+    split: str,
+    title: str,
+) -> Path | None:
+    """Image | ground truth | prediction for :data:`PREDICTION_EXAMPLES` of a split, as a PNG at ``path``.
+
+    Args:
+        images: uint8 (N, H, W, 3), the whole split (or at least its first images).
+        masks: uint8 (N, H, W), its ground truth.
+        predictions: uint8 (N, H, W) for the same images.
+        data: dataset name, for the colours and the citation in the caption.
+        split: the split's name, written in the caption.
+        title: what made the predictions (the run's name), written first in the caption.
+
+    Returns:
+        ``path``, or ``None`` when matplotlib is not installed.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from segdemo.plotting import prediction_figure
+    except ImportError:  # plotting is optional for the runner
+        return None
+    from segdemo.data import DATASET_CITATIONS, dataset_classes
+
+    examples = [index for index in PREDICTION_EXAMPLES if index < len(images)] or [0]
+    caption = f"{title}: {data} {split} split, images {', '.join(map(str, examples))}"
+    if data in DATASET_CITATIONS:
+        caption += f" ({DATASET_CITATIONS[data]})"
+    figure = prediction_figure(images[examples], masks[examples], predictions[examples],
+                               colours=dataset_classes(data)[1], caption=caption)
+    return save_figure(figure, path, dpi=90)
+
+
 def save_history_figure(history: dict[str, list[float]], path: str | os.PathLike[str]) -> Path | None:
     """The training curves of ``history`` (every key but ``epoch_seconds``) as a PNG at ``path``."""
     try:
@@ -329,6 +405,9 @@ def _check_resume(folder: Path, run_info: dict[str, Any]) -> None:
     if not (folder / RUN_FILE).is_file():
         return  # a checkpoint without run.json (written by hand): fit still compares what the checkpoint records
     stored = read_run_file(folder)
+    if stored.get("schedule", "constant") != "constant" and stored.get("epochs") != run_info["epochs"]:
+        raise ValueError(training.cannot_extend_message(folder, stored["schedule"], stored.get("epochs"),
+                                                        run_info["epochs"]))
     for key in RESUME_KEYS:
         if key not in stored:
             continue  # run.json of an older version: fit still compares what the checkpoint records
@@ -375,7 +454,8 @@ def plan_run(config: TrainingConfig) -> RunPlan:
                 "profile": profile.name, "num_classes": len(class_names), "image_size": list(size),
                 "width": config.width, "seed": config.seed, "batch_size": batch_size, "epochs": epochs,
                 "optimizer": config.optimizer, "learning_rate": float(config.learning_rate),
-                "class_weighting": weighting, "max_train_images": max_train, "max_val_images": max_val}
+                "class_weighting": weighting, "max_train_images": max_train, "max_val_images": max_val,
+                "augment": recipe_augment(config, profile), "schedule": recipe_schedule(config, profile)}
     plan = RunPlan(
         name=name, profile=profile, data=data, size=size, epochs=epochs, batch_size=batch_size,
         max_train=max_train, max_val=max_val, weighting=weighting, class_names=tuple(class_names),
@@ -454,11 +534,13 @@ def train(config: TrainingConfig) -> dict[str, Any]:
         model, train_data, val_data, num_classes=num_classes, epochs=plan.epochs, batch_size=plan.batch_size,
         optimizer=config.optimizer, learning_rate=config.learning_rate, class_weights=class_weights,
         checkpoint_dir=plan.folder, resume=config.resume, seed=config.seed, progress=config.progress,
-        on_epoch=_epoch_printer(config.progress),
+        on_epoch=_epoch_printer(config.progress), augment=plan.run_info["augment"],
+        schedule=plan.run_info["schedule"],
     )
 
-    splits = {"val": results.summarise_scores(package.evaluate(model, val_data, num_classes=num_classes,
-                                                                batch_size=plan.batch_size))}
+    # Test first, as the paper reports it; val is the model-selection split.
+    splits: dict[str, Any] = {}
+    figure_split = ("val", val_data)
     try:
         test_data = _load(plan.data, "test", plan.size, plan.max_val, config.data_dir, config.cache_dir)
     except (FileNotFoundError, ValueError) as error:
@@ -467,6 +549,13 @@ def train(config: TrainingConfig) -> dict[str, Any]:
         splits["test"] = results.summarise_scores(
             package.evaluate(model, test_data, num_classes=num_classes, batch_size=plan.batch_size)
         )
+        figure_split = ("test", test_data)
+    splits["val"] = results.summarise_scores(package.evaluate(model, val_data, num_classes=num_classes,
+                                                              batch_size=plan.batch_size))
+    split_name, (figure_images, figure_masks) = figure_split
+    examples = [index for index in PREDICTION_EXAMPLES if index < len(figure_images)] or [0]
+    figure_predictions = np.zeros(figure_masks.shape, dtype=np.uint8)
+    figure_predictions[examples] = package.predict(model, figure_images[examples], batch_size=plan.batch_size)
 
     wall_seconds = time.perf_counter() - started
     record = {
@@ -495,6 +584,8 @@ def train(config: TrainingConfig) -> dict[str, Any]:
             "learning_rate": config.learning_rate,
             "width": config.width,
             "seed": config.seed,
+            "augment": plan.run_info["augment"],
+            "schedule": plan.run_info["schedule"],
             # Only what a checkpoint really continued; a resume may change nothing but epochs (see plan_run).
             "resumed": plan.resuming,
             "wall_seconds": round(wall_seconds, 3),
@@ -503,6 +594,9 @@ def train(config: TrainingConfig) -> dict[str, Any]:
     }
     path = results.write_result(plan.result_path, record)
     save_history_figure(history, path.with_suffix(".png"))
+    save_prediction_figure(figure_images, figure_masks, figure_predictions,
+                           path.with_name(f"{path.stem}-predictions.png"), data=plan.data, split=split_name,
+                           title=plan.name)
     return {**record, "result_path": str(path)}
 
 

@@ -188,6 +188,41 @@ def show_grid(
     return figure
 
 
+def prediction_figure(
+    images: Any,
+    masks: Any,
+    predictions: Any,
+    *,
+    colours: Any,
+    prediction_title: str = "prediction",
+    caption: str = "",
+    cell_size: float = 2.6,
+) -> Figure:
+    """Image | ground truth | prediction for a few examples, in the dataset's colours, with a caption.
+
+    Args:
+        images: uint8 (N, H, W, 3).
+        masks: integer (N, H, W), the ground truth.
+        predictions: integer (N, H, W), the model's classes.
+        colours: uint8 (K, 3) class colours.
+        prediction_title: title of the prediction column (e.g. the model's name).
+        caption: a line under the grid: which split, which images, the dataset's citation.
+        cell_size: inches per panel.
+
+    Returns:
+        The matplotlib Figure (one row per example).
+
+    Raises:
+        ValueError: the three sequences differ in length, or are empty.
+    """
+    figure = show_grid({"image": images, "ground truth": masks, prediction_title: predictions},
+                       colours=colours, max_rows=len(images), cell_size=cell_size)
+    if caption:
+        figure.text(0.5, 0.005, caption, ha="center", va="bottom", fontsize=8, wrap=True)
+        figure.tight_layout(rect=(0, 0.04, 1, 1))
+    return figure
+
+
 def _numeric_series(history: Mapping[str, Any]) -> dict[str, list[float]]:
     series = {}
     for key, values in history.items():

@@ -33,6 +33,9 @@ class Profile:
         max_train_images: cap on training images (``None``: the whole split).
         max_val_images: cap on validation images (``None``: the whole split).
         description: one sentence for readers.
+        augment: the training recipe's augmentation (``segdemo.augmentation``), ``"none"`` or e.g.
+            ``"flip,scale,color"``.
+        schedule: the learning-rate schedule, ``"constant"`` or ``"cosine"``.
     """
 
     name: str
@@ -43,6 +46,8 @@ class Profile:
     max_train_images: int | None
     max_val_images: int | None
     description: str
+    augment: str = "none"
+    schedule: str = "constant"
 
 
 PROFILES: dict[str, Profile] = {

@@ -54,6 +54,9 @@ HISTORY_KEYS = (
 """The per-epoch lists in the history ``fit`` returns (the ``val_`` ones stay empty without val data)."""
 
 
+SCHEDULES = ("constant", "cosine")
+"""Learning-rate schedules ``fit`` accepts: the same rate every epoch, or a cosine decay from it to 0."""
+
 RESUMABLE_SETTINGS = ("epochs",)
 """What a resumed run may change: only ``epochs`` (to extend a run). Everything else a checkpoint records
 (optimizer, learning rate, seed, batch size, number of classes) must match, or the resumed run would silently
@@ -266,6 +269,8 @@ def check_resume_settings(stored: Mapping[str, Any], requested: Mapping[str, Any
             continue
         old = stored[key]
         same = math.isclose(float(old), float(value), rel_tol=1e-9) if isinstance(value, float) else old == value
+        if not same and key == "schedule_epochs":
+            raise CheckpointError(cannot_extend_message(path, stored.get("schedule"), old, value))
         if not same:
             raise CheckpointError(
                 f"Cannot resume {path}: it was trained with {key}={old!r}, this run asks for {key}={value!r}. "
@@ -273,6 +278,15 @@ def check_resume_settings(stored: Mapping[str, Any], requested: Mapping[str, Any
                 "(--overwrite, or another --name)."
             )
 
+
+
+def cannot_extend_message(path: Any, schedule: Any, planned: Any, requested: Any) -> str:
+    """Why a run with a decaying learning rate cannot be resumed for another number of epochs."""
+    return (
+        f"Cannot resume {path} for {requested} epochs: its {schedule} learning-rate schedule was laid out over "
+        f"{planned} epochs, and changing that would change the rates of the epochs already trained. Resume it "
+        f"with {planned} epochs, or start a new run for {requested} epochs (--overwrite, or another --name)."
+    )
 
 
 def unpack_data(data: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -295,6 +309,8 @@ class FitArguments:
     val_images: np.ndarray | None
     val_masks: np.ndarray | None
     class_weights: np.ndarray
+    augment: tuple[str, ...] = ()
+    schedule: str = "constant"
 
 
 def check_fit_arguments(
@@ -312,16 +328,22 @@ def check_fit_arguments(
     resume: bool,
     min_size: int,
     seed: int = 0,
+    augment: Any = None,
+    schedule: str = "constant",
 ) -> FitArguments:
     """Checks everything ``fit`` receives before any work starts (same rules in both frameworks).
 
     Raises:
         ValueError: bad shapes or dtypes, images smaller than ``min_size``, labels that are neither class ids
             nor ``ignore_index``, an unknown optimizer, a non-positive count, a seed outside ``0..2**32 - 1``,
-            masks with no pixel to learn from (all ignored, or only zero-weight classes), or ``resume`` without
-            ``checkpoint_dir``.
+            masks with no pixel to learn from (all ignored, or only zero-weight classes), ``resume`` without
+            ``checkpoint_dir``, an unknown augmentation or learning-rate schedule.
     """
+    from segdemo.augmentation import parse_augment
+
     validation.check_seed(seed)
+    augment = parse_augment(augment)
+    schedule = check_schedule(schedule)
     num_classes = check_positive(num_classes, "num_classes")
     validation.check_integer(ignore_index, "ignore_index", minimum=0)
     epochs = check_positive(epochs, "epochs")
@@ -347,7 +369,7 @@ def check_fit_arguments(
     return FitArguments(
         num_classes=num_classes, epochs=epochs, batch_size=batch_size, optimizer=optimizer_name,
         train_images=train_images, train_masks=train_masks, val_images=val_images, val_masks=val_masks,
-        class_weights=weights,
+        class_weights=weights, augment=augment, schedule=schedule,
     )
 
 
@@ -412,6 +434,43 @@ def cross_entropy(
     if total_weight == 0:
         return math.nan
     return float((pixel_weights * (log_sum_exp - picked)).sum() / total_weight)
+
+
+def check_schedule(schedule: str) -> str:
+    """The schedule name, lower-cased.
+
+    Raises:
+        ValueError: a name not in ``SCHEDULES``, listing them.
+    """
+    name = str(schedule).strip().lower()
+    if name not in SCHEDULES:
+        raise ValueError(f"Unknown learning-rate schedule {schedule!r}; choose one of: {', '.join(SCHEDULES)}.")
+    return name
+
+
+def learning_rate_at(learning_rate: float, epoch: int, epochs: int, schedule: str = "constant") -> float:
+    """The learning rate of ``epoch`` (0-based) out of ``epochs``.
+
+    ``"cosine"`` starts at ``learning_rate`` and follows half a cosine per epoch towards 0:
+    ``learning_rate * (1 + cos(pi * epoch / epochs)) / 2``, so the last epoch still takes small steps.
+    """
+    if check_schedule(schedule) == "constant":
+        return float(learning_rate)
+    return float(learning_rate) * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
+
+
+def schedule_settings(augment: Sequence[str], schedule: str, epochs: int) -> dict[str, Any]:
+    """What a checkpoint records of the recipe, so a resume cannot silently change it.
+
+    A cosine schedule is a function of the total number of epochs: extending such a run would change the
+    rates of epochs already trained, so its ``schedule_epochs`` is recorded (and, unlike ``epochs``, compared).
+    """
+    from segdemo.augmentation import describe_augment
+
+    settings: dict[str, Any] = {"augment": describe_augment(augment), "schedule": schedule}
+    if schedule != "constant":
+        settings["schedule_epochs"] = int(epochs)
+    return settings
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

@@ -241,6 +241,16 @@ def training_infinite_learning_rate(tmp_path, capsys):
         _fit(learning_rate=float("inf"))
 
 
+def training_unknown_augmentation(tmp_path, capsys):
+    with pytest.raises(ValueError, match=r"Unknown augmentation 'rotate'; choose any of flip, scale, color"):
+        _fit(augment="flip,rotate")
+
+
+def training_unknown_schedule(tmp_path, capsys):
+    with pytest.raises(ValueError, match=r"Unknown learning-rate schedule 'step'; choose one of: constant, cosine"):
+        _fit(schedule="step")
+
+
 def training_float_images(tmp_path, capsys):
     images, masks = _data()
     with pytest.raises(ValueError, match=r"images have dtype float32; expected uint8"):
@@ -306,6 +316,15 @@ def checkpoint_resume_other_optimizer(tmp_path, capsys):
     _checkpoint(tmp_path)
     with pytest.raises(training.CheckpointError, match=r"optimizer='adam'.*optimizer='sgd'.*only change epochs"):
         _fit(checkpoint_dir=tmp_path, resume=True, epochs=2, optimizer="sgd")
+
+
+def checkpoint_extend_cosine_run(tmp_path, capsys):
+    _fit(checkpoint_dir=tmp_path, schedule="cosine")
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    with pytest.raises(training.CheckpointError, match=r"for 2 epochs: its cosine learning-rate schedule was laid "
+                                                       r"out over 1 epochs.*Resume it with 1 epochs"):
+        _fit(checkpoint_dir=tmp_path, resume=True, epochs=2, schedule="cosine")
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
 
 
 def checkpoint_missing(tmp_path, capsys):
@@ -388,6 +407,25 @@ def cli_negative_seed(tmp_path, capsys):
     error = _cli_usage(["train", "--model", "segnet_small", "--framework", "pytorch", "--seed", "-1"], capsys,
                        "--seed")
     assert "'-1' is not a seed" in error
+
+
+def cli_unknown_augmentation(tmp_path, capsys):
+    error = _cli(["train", *TINY, "--augment", "flip,rotate", "--output-dir", str(tmp_path / "results"),
+                  "--checkpoint-dir", str(tmp_path / "runs")], capsys, 2)
+    assert "Unknown augmentation 'rotate'" in error
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "results").exists()
+
+
+def cli_extend_cosine_run(tmp_path, capsys):
+    command = ["train", *TINY, "--schedule", "cosine", "--output-dir", str(tmp_path / "results"),
+               "--checkpoint-dir", str(tmp_path / "runs")]
+    assert main(command) == 0
+    capsys.readouterr()
+    folder = tmp_path / "runs" / "synthetic" / "tiny"
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    error = _cli([*command, "--resume", "--epochs", "2"], capsys, 2)
+    assert "cosine learning-rate schedule was laid out over 1 epochs" in error
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
 
 
 def cli_bad_image_size(tmp_path, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +55,70 @@ def test_unpool_benchmark_refuses_an_empty_shape(tmp_path):
     assert completed.returncode == 2
     assert "--shape needs four positive sizes, got [1, 3, 0, 2]" in completed.stderr
     assert not (tmp_path / "unpool.json").exists()
+
+
+def run_train_step_benchmark(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPOSITORY / "benchmarks" / "train_step.py"), *arguments],
+        capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_train_step_benchmark_quick_run_writes_a_consistent_record(tmp_path):
+    output = tmp_path / "train_step.json"
+    completed = run_train_step_benchmark("--quick", "--models", "segnet_basic", "--output", str(output))
+    assert completed.returncode == 0, completed.stderr
+    assert "best adoptable" in completed.stdout  # the table
+    record = json.loads(output.read_text())
+    assert record["quick"] is True and record["image_size"] == [32, 32] and record["num_classes"] == 11
+    assert {"date_utc", "cpu", "physical_cores", "python", "torch", "tensorflow", "keras", "numpy", "git_commit",
+            "command"} <= set(record["provenance"])
+    frameworks = record["models"]["segnet_basic"]
+    assert set(frameworks) == {"pytorch", "tensorflow"}
+    expected = {"pytorch": {"current", "channels_last", "channels_last_nondeterministic", "compiled", "bfloat16_autocast"},
+                "tensorflow": {"current", "nondeterministic", "jit_compile", "jit_compile_nondeterministic",
+                               "mixed_bfloat16"}}
+    for framework, result in frameworks.items():
+        variants = result["variants"]
+        assert expected[framework] <= set(variants)
+        assert result["timed_steps"] == 2
+        floor = result["noise_floor"]
+        assert all(math.isfinite(value) and value >= 0 for value in floor.values())
+        current = variants["current"]
+        assert current["status"] == "ok" and current["ratio_vs_current"] == 1.0 and current["matches_current"]
+        assert current["relative_loss_difference"] == {"before_step": 0.0, "after_one_step": 0.0}
+        assert current["reproducible"] is True
+        for name, variant in variants.items():
+            assert variant["status"] in {"ok", "failed", "skipped"}, name
+            if variant["status"] != "ok":
+                assert variant["reason"], name  # one line saying why, instead of a crash
+                continue
+            assert len(variant["step_seconds"]) == 2
+            for key in ("seconds_per_step_median", "seconds_per_step_min", "images_per_second_median",
+                        "ratio_vs_current", "ratio_of_minima_vs_current"):
+                assert math.isfinite(variant[key]) and variant[key] > 0, (name, key)
+            assert variant["seconds_per_step_min"] <= variant["seconds_per_step_median"]
+            expected_ratio = current["seconds_per_step_median"] / variant["seconds_per_step_median"]
+            assert abs(variant["ratio_vs_current"] - expected_ratio) <= 0.01 * expected_ratio + 0.01
+            differences = variant["relative_loss_difference"]
+            assert all(math.isfinite(value) and value >= 0 for value in differences.values()), name
+            assert isinstance(variant["matches_current"], bool)
+        assert result["best_adoptable"] in variants
+    # --quick compiles nothing with torch.compile; SegNet's pooling with indices has no XLA kernel, at either size.
+    assert frameworks["pytorch"]["variants"]["compiled"]["status"] == "skipped"
+    assert "MaxPoolWithArgmax" in frameworks["tensorflow"]["variants"]["jit_compile_nondeterministic"]["reason"]
+    assert record["provenance"]["cpu_flags"] or sys.platform != "linux"
+    sizes = record["xla_sizes"]["segnet_basic"]["jit_compile_nondeterministic"]
+    assert set(sizes) == {"35x37"}
+    assert not any(entry["runs"] for entry in sizes.values())
+
+
+def test_train_step_benchmark_refuses_bad_arguments_before_any_work(tmp_path):
+    output = tmp_path / "train_step.json"
+    completed = run_train_step_benchmark("--quick", "--models", "segnett", "--output", str(output))
+    assert completed.returncode == 2
+    assert "unknown model(s) segnett" in completed.stderr
+    completed = run_train_step_benchmark("--quick", "--steps", "0", "--output", str(output))
+    assert completed.returncode == 2
+    assert "--steps must be at least 1, got 0" in completed.stderr
+    assert not output.exists()

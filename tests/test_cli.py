@@ -43,13 +43,16 @@ def test_train_then_evaluate_writes_result_and_figure(tmp_path, framework, capsy
     path = tmp_path / "results" / "synthetic" / "tiny.json"
     record = results.read_result(path)
     assert path.with_suffix(".png").stat().st_size > 0
-    assert set(record["splits"]) == {"val", "test"}
+    # A figure of test images (the split the paper reports): image | ground truth | prediction.
+    assert path.with_name("tiny-predictions.png").stat().st_size > 5000
+    assert list(record["splits"]) == ["test", "val"]
     assert set(record["splits"]["val"]) == set(results.SUMMARY_KEYS)
     assert len(record["splits"]["val"]["per_class_iou"]) == record["num_classes"] == len(record["class_names"])
     assert len(record["history"]["train_loss"]) == 1 and record["class_weighting"] == "none"
     provenance = record["provenance"]
     assert provenance["image_size"] == [32, 32] and provenance["epochs"] == 1 and provenance["batch_size"] == 2
     assert provenance["num_train_images"] == 4 and provenance["optimizer"] == "adam" and provenance["seed"] == 0
+    assert provenance["augment"] == "none" and provenance["schedule"] == "constant"
     assert {"git_commit", "git_dirty", "device", "versions", "wall_seconds", "seconds_per_epoch", "date_utc",
             "command"} <= set(provenance)
     assert path.stat().st_size < 20_000

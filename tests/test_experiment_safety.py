@@ -101,6 +101,12 @@ def test_runs_with_overrides_get_their_own_name():
     debug = experiment.TrainingConfig(model="segnet_small", framework="pytorch", epochs=profile.epochs + 1,
                                       max_train_images=8, image_size=(32, 32))
     assert experiment.run_name(debug, profile) == f"segnet_small-pytorch-quick-32x32-epochs{profile.epochs + 1}-train8"
+    recipe = experiment.TrainingConfig(model="segnet_small", framework="pytorch", augment="scale,flip",
+                                       schedule="cosine")
+    assert experiment.run_name(recipe, profile) == "segnet_small-pytorch-quick-aug_flip_scale-cosine"
+    as_profile = experiment.TrainingConfig(model="segnet_small", framework="pytorch", augment=profile.augment,
+                                           schedule=profile.schedule)
+    assert experiment.run_name(as_profile, profile) == "segnet_small-pytorch-quick"
     with pytest.raises(ValueError, match="--name '../x'"):
         experiment.run_name(experiment.TrainingConfig(model="m", framework="pytorch", name="../x"), profile)
 

@@ -227,3 +227,21 @@ def test_resume_settings_only_epochs_may_change():
 def test_epoch_line():
     line = training.epoch_line(3, 10, {"epoch_seconds": 41.23, "train_loss": 0.81234, "val_mean_iou": 0.441})
     assert line == "epoch 3/10  41.2 s  loss 0.8123  val mIoU 0.4410"
+
+
+def test_cosine_learning_rate_decays_from_the_base_rate_towards_zero():
+    rates = [training.learning_rate_at(0.01, epoch, 4, "cosine") for epoch in range(4)]
+    assert rates[0] == 0.01 and rates == sorted(rates, reverse=True)
+    assert rates[2] == pytest.approx(0.005) and 0 < rates[-1] < 0.002
+    assert [training.learning_rate_at(0.01, epoch, 4) for epoch in range(4)] == [0.01] * 4
+    with pytest.raises(ValueError, match="Unknown learning-rate schedule 'poly'"):
+        training.learning_rate_at(0.01, 0, 4, "poly")
+
+
+def test_schedule_settings_record_what_a_resume_must_keep():
+    assert training.schedule_settings((), "constant", 5) == {"augment": "none", "schedule": "constant"}
+    assert training.schedule_settings(("flip",), "cosine", 5) == {"augment": "flip", "schedule": "cosine",
+                                                                  "schedule_epochs": 5}
+    with pytest.raises(training.CheckpointError, match="cosine learning-rate schedule was laid out over 5"):
+        training.check_resume_settings({"schedule": "cosine", "schedule_epochs": 5},
+                                       {"schedule": "cosine", "schedule_epochs": 6}, path="x")

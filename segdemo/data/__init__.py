@@ -42,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "load_dataset": "registry",
     "dataset_classes": "registry",
     "DATASET_NAMES": "registry",
+    "DATASET_CITATIONS": "registry",
     "default_cache_dir": "cache",
 }
 

@@ -35,6 +35,15 @@ def _check_name(name: str) -> None:
         raise ValueError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}.")
 
 
+DATASET_CITATIONS = {
+    "camvid": "CamVid: Brostow, Fauqueur and Cipolla, Pattern Recognition Letters 30(2), 2009",
+    "pets": "Oxford-IIIT Pet: Parkhi, Vedaldi, Zisserman and Jawahar, CVPR 2012",
+    "kitti_road": "KITTI road: Fritsch, Kuehnl and Geiger, ITSC 2013",
+    "voc": "PASCAL VOC: Everingham et al., IJCV 88(2), 2010",
+}
+"""How a figure's caption credits each real dataset (synthetic data needs none)."""
+
+
 def dataset_classes(name: str) -> tuple[tuple[str, ...], np.ndarray]:
     """Class names and display colours of a dataset.
 

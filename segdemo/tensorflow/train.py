@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from segdemo import metrics, training
+from segdemo import augmentation, metrics, training
 from segdemo.training import IGNORE_INDEX
 
 CHECKPOINT_NAME = "checkpoint.npz"
@@ -298,6 +298,8 @@ def fit(
     seed: int = 0,
     progress: bool | None = None,
     on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
+    augment: str | Sequence[str] | None = None,
+    schedule: str = "constant",
 ) -> dict[str, list[float]]:
     """Trains ``model`` with per-pixel cross entropy and returns the per-epoch history.
 
@@ -339,6 +341,11 @@ def fit(
         progress: progress bars; ``None`` shows them only when stderr is a terminal. Notebooks pass False.
         on_epoch: called after every epoch with ``(epoch (1-based), epochs, values of that epoch)``, e.g. to
             log a line per epoch (the runner does when stderr is not a terminal).
+        augment: transforms of image and mask applied to every training batch, names from
+            ``segdemo.augmentation.AUGMENTATIONS`` (``"flip,scale,color"``); ``None``: none. Validation is
+            never augmented. Seeded from ``(seed, epoch, step)``, so resuming replays it.
+        schedule: ``"constant"`` or ``"cosine"`` (decay to 0 over ``epochs``, see
+            ``segdemo.training.learning_rate_at``). A cosine run cannot be extended by resuming.
 
     Returns:
         Lists with one value per epoch: ``train_loss``, ``train_global_accuracy``, ``train_mean_iou``
@@ -357,6 +364,7 @@ def fit(
         train_data=train_data, val_data=val_data, num_classes=num_classes, epochs=epochs, batch_size=batch_size,
         optimizer=optimizer, learning_rate=learning_rate, class_weights=class_weights, ignore_index=ignore_index,
         checkpoint_dir=checkpoint_dir, resume=resume, min_size=output_stride(model), seed=seed,
+        augment=augment, schedule=schedule,
     )
     num_classes, epochs, batch_size = checked.num_classes, checked.epochs, checked.batch_size
     optimizer_name = checked.optimizer
@@ -369,7 +377,8 @@ def fit(
     weight_decay = training.SGD_WEIGHT_DECAY if optimizer_name == "sgd" else 0.0
     train_step, eval_step = _make_steps(model, keras_optimizer, weights, ignore_index, weight_decay)
     settings = {"optimizer": optimizer_name, "learning_rate": float(learning_rate), "seed": int(seed),
-                "batch_size": batch_size, "num_classes": num_classes}
+                "batch_size": batch_size, "num_classes": num_classes,
+                **training.schedule_settings(checked.augment, checked.schedule, epochs)}
 
     history = training.new_history()
     checkpoint_path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME
@@ -384,20 +393,22 @@ def fit(
         started = time.perf_counter()
         # Everything random in this epoch comes from (seed, epoch): resuming replays it exactly.
         _set_determinism(training.epoch_seed(seed, epoch))
+        keras_optimizer.learning_rate = training.learning_rate_at(learning_rate, epoch, epochs, checked.schedule)
         matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
         numerator = denominator = 0.0
         with _progress_bar(steps_per_epoch, f"epoch {epoch + 1}/{epochs}", show) as bar:
             batches = training.batches(len(train_images), batch_size, shuffle=True, seed=seed, epoch=epoch)
             for step, indices in enumerate(batches, start=1):
-                loss, batch_numerator, batch_denominator, predicted = train_step(
-                    *_tensors(train_images[indices], train_masks[indices])
-                )
+                batch_images, batch_masks = augmentation.augment_batch(
+                    train_images[indices], train_masks[indices], checked.augment,
+                    augmentation.batch_rng(seed, epoch, step), ignore_index=ignore_index)
+                loss, batch_numerator, batch_denominator, predicted = train_step(*_tensors(batch_images, batch_masks))
                 loss_value = float(loss)
                 training.check_finite_loss(loss_value, epoch=epoch + 1, step=step)
                 numerator += float(batch_numerator)
                 denominator += float(batch_denominator)
                 predicted = predicted.numpy().astype(np.uint8)
-                matrix += metrics.confusion_matrix(train_masks[indices], predicted, num_classes, ignore_index)
+                matrix += metrics.confusion_matrix(batch_masks, predicted, num_classes, ignore_index)
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss_value:.4f}")

@@ -41,16 +41,13 @@ import numpy as np
 import torch
 
 from segdemo import metrics, profiles, results, training
-from segdemo.experiment import save_figure, save_history_figure
+from segdemo.experiment import save_history_figure, save_prediction_figure
 from segdemo.files import atomic_path
 from segdemo.torch import on_device, throughput
 from segdemo.torch.models import build_model
 
 BENCHMARK_FILE = Path("benchmarks") / "gpu_train_step.json"
 """Where the throughput record goes, relative to the output folder (``results/`` in the repository)."""
-
-PREDICTION_EXAMPLES = (10, 120, 200)
-"""Test images drawn in each prediction figure: one from drive 0001TP, two from Seq05VD."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,19 +215,6 @@ def cuda_provenance(device: torch.device) -> dict[str, Any]:
     return info
 
 
-def _prediction_figure(images: np.ndarray, masks: np.ndarray, predictions: np.ndarray, title: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from segdemo.data.camvid import COLOURS
-    from segdemo.plotting import show_grid
-
-    examples = [index for index in PREDICTION_EXAMPLES if index < len(images)] or [0]
-    figure = show_grid({"test image": images[examples], "ground truth": masks[examples],
-                        title: predictions[examples]}, colours=COLOURS, max_rows=len(examples), cell_size=2.6)
-    save_figure(figure, path, dpi=90)
-
-
 def write_archive(output_dir: Path, archive: Path, *, exclude: Sequence[str] = ()) -> Path:
     """Tars ``output_dir`` (minus top-level names in ``exclude``) into ``archive`` atomically."""
     with atomic_path(archive) as temporary:
@@ -396,9 +380,10 @@ class Sweep:
             masks = self.host[split][1]
             jobs[split] = _boundary_chunks(pool, masks, scored["predictions"], self.num_classes)
             if split == "test":
-                _prediction_figure(self.host["test"][0], masks, scored["predictions"], model.name,
-                                   self.result_path(model.name).with_name(
-                                       f"{model.name}-pytorch-{self.profile_name}-predictions.png"))
+                save_prediction_figure(self.host["test"][0], masks, scored["predictions"],
+                                       self.result_path(model.name).with_name(
+                                           f"{model.name}-pytorch-{self.profile_name}-predictions.png"),
+                                       data="camvid", split="test", title=model.name)
         images_per_second = run.steps * self.config.batch_size / max(sum(run.history["epoch_seconds"]), 1e-9)
         record = {
             "model": model.name,

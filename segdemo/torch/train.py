@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from segdemo import metrics, training
+from segdemo import augmentation, metrics, training
 from segdemo.files import atomic_path
 from segdemo.training import IGNORE_INDEX
 
@@ -294,6 +294,8 @@ def fit(
     seed: int = 0,
     progress: bool | None = None,
     on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
+    augment: str | Sequence[str] | None = None,
+    schedule: str = "constant",
 ) -> dict[str, list[float]]:
     """Trains ``model`` with per-pixel cross entropy and returns the per-epoch history.
 
@@ -335,6 +337,11 @@ def fit(
         progress: progress bars; ``None`` shows them only when stderr is a terminal. Notebooks pass False.
         on_epoch: called after every epoch with ``(epoch (1-based), epochs, values of that epoch)``, e.g. to
             log a line per epoch (the runner does when stderr is not a terminal).
+        augment: transforms of image and mask applied to every training batch, names from
+            ``segdemo.augmentation.AUGMENTATIONS`` (``"flip,scale,color"``); ``None``: none. Validation is
+            never augmented. Seeded from ``(seed, epoch, step)``, so resuming replays it.
+        schedule: ``"constant"`` or ``"cosine"`` (decay to 0 over ``epochs``, see
+            ``segdemo.training.learning_rate_at``). A cosine run cannot be extended by resuming.
 
     Returns:
         Lists with one value per epoch: ``train_loss``, ``train_global_accuracy``, ``train_mean_iou``
@@ -353,6 +360,7 @@ def fit(
         train_data=train_data, val_data=val_data, num_classes=num_classes, epochs=epochs, batch_size=batch_size,
         optimizer=optimizer, learning_rate=learning_rate, class_weights=class_weights, ignore_index=ignore_index,
         checkpoint_dir=checkpoint_dir, resume=resume, min_size=output_stride(model), seed=seed,
+        augment=augment, schedule=schedule,
     )
     num_classes, epochs, batch_size = checked.num_classes, checked.epochs, checked.batch_size
     optimizer_name = checked.optimizer
@@ -367,7 +375,8 @@ def fit(
     amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     settings = {"optimizer": optimizer_name, "learning_rate": float(learning_rate), "seed": int(seed),
-                "batch_size": batch_size, "num_classes": num_classes}
+                "batch_size": batch_size, "num_classes": num_classes,
+                **training.schedule_settings(checked.augment, checked.schedule, epochs)}
 
     history = training.new_history()
     checkpoint_path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME
@@ -383,13 +392,18 @@ def fit(
             started = time.perf_counter()
             # Everything random in this epoch comes from (seed, epoch): resuming replays it exactly.
             torch.manual_seed(training.epoch_seed(seed, epoch))
+            for group in torch_optimizer.param_groups:
+                group["lr"] = training.learning_rate_at(learning_rate, epoch, epochs, checked.schedule)
             model.train()
             matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
             numerator = denominator = 0.0
             with _progress_bar(steps_per_epoch, f"epoch {epoch + 1}/{epochs}", show) as bar:
                 batches = training.batches(len(train_images), batch_size, shuffle=True, seed=seed, epoch=epoch)
                 for step, indices in enumerate(batches, start=1):
-                    inputs, labels = _to_tensors(train_images[indices], train_masks[indices], device)
+                    batch_images, batch_masks = augmentation.augment_batch(
+                        train_images[indices], train_masks[indices], checked.augment,
+                        augmentation.batch_rng(seed, epoch, step), ignore_index=ignore_index)
+                    inputs, labels = _to_tensors(batch_images, batch_masks, device)
                     with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
                         logits = model(inputs)
                     batch_numerator, batch_denominator = cross_entropy(logits, labels, weights, ignore_index)
@@ -404,7 +418,7 @@ def fit(
                     numerator += float(batch_numerator.detach())
                     denominator += float(batch_denominator)
                     predicted = logits.detach().argmax(dim=1).to(torch.uint8).cpu().numpy()
-                    matrix += metrics.confusion_matrix(train_masks[indices], predicted, num_classes, ignore_index)
+                    matrix += metrics.confusion_matrix(batch_masks, predicted, num_classes, ignore_index)
                     if bar is not None:
                         bar.update(1)
                         bar.set_postfix(loss=f"{loss_value:.4f}")

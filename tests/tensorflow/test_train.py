@@ -198,3 +198,38 @@ def test_checkpoint_of_another_width_is_refused_before_any_variable_changes(tmp_
     with pytest.raises(training.CheckpointError, match="another model"):
         train.load_checkpoint(tmp_path, model)
     assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.variables))
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _interrupt_after(epochs_done):
+    def on_epoch(epoch, epochs, values):
+        if epoch == epochs_done:
+            raise _Interrupted
+
+    return on_epoch
+
+
+def test_augmented_cosine_run_killed_and_resumed_matches_an_uninterrupted_one(tmp_path):
+    data = colour_data()
+    settings = dict(num_classes=3, epochs=3, batch_size=4, progress=False, augment="flip,scale,color",
+                    schedule="cosine")
+    uninterrupted = train.fit(tiny_net(), data, data, **settings)
+    with pytest.raises(_Interrupted):
+        train.fit(tiny_net(), data, data, checkpoint_dir=tmp_path, on_epoch=_interrupt_after(2), **settings)
+    resumed = train.fit(tiny_net(), data, data, checkpoint_dir=tmp_path, resume=True, **settings)
+    for key in ("train_loss", "train_mean_iou", "val_loss", "val_mean_iou"):
+        assert resumed[key] == pytest.approx(uninterrupted[key], rel=1e-6)
+    stored = train.load_checkpoint(tmp_path, tiny_net())["settings"]
+    assert stored["augment"] == "flip+scale+color" and stored["schedule_epochs"] == 3
+
+
+def test_cosine_schedule_changes_the_second_epoch_only():
+    data = colour_data()
+    settings = dict(num_classes=3, epochs=2, batch_size=4, progress=False)
+    constant = train.fit(tiny_net(), data, None, **settings)
+    cosine = train.fit(tiny_net(), data, None, schedule="cosine", **settings)
+    assert cosine["train_loss"][0] == pytest.approx(constant["train_loss"][0], rel=1e-6)
+    assert cosine["train_loss"][1] != pytest.approx(constant["train_loss"][1], rel=1e-6)

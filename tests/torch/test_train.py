@@ -222,3 +222,44 @@ def test_on_epoch_reports_every_epoch():
               on_epoch=lambda epoch, epochs, values: seen.append((epoch, epochs, sorted(values))))
     assert [(epoch, epochs) for epoch, epochs, _ in seen] == [(1, 2), (2, 2)]
     assert "val_mean_iou" in seen[0][2]
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _interrupt_after(epochs_done):
+    def on_epoch(epoch, epochs, values):
+        if epoch == epochs_done:
+            raise _Interrupted
+
+    return on_epoch
+
+
+def test_augmented_cosine_run_killed_and_resumed_matches_an_uninterrupted_one(tmp_path):
+    data = colour_data()
+    settings = dict(num_classes=3, epochs=3, batch_size=4, progress=False, augment="flip,scale,color",
+                    schedule="cosine")
+    uninterrupted = train.fit(tiny_net(), data, data, **settings)
+    with pytest.raises(_Interrupted):
+        train.fit(tiny_net(), data, data, checkpoint_dir=tmp_path, on_epoch=_interrupt_after(2), **settings)
+    resumed = train.fit(tiny_net(), data, data, checkpoint_dir=tmp_path, resume=True, **settings)
+    for key in ("train_loss", "train_mean_iou", "val_loss", "val_mean_iou"):
+        assert resumed[key] == uninterrupted[key]
+    stored = train.load_checkpoint(tmp_path, tiny_net())["settings"]
+    assert stored["augment"] == "flip+scale+color" and stored["schedule_epochs"] == 3
+
+
+def test_schedule_and_augmentation_change_training_but_not_its_first_epoch_rate():
+    data = colour_data()
+    settings = dict(num_classes=3, batch_size=4, progress=False)
+    constant = train.fit(tiny_net(), data, None, epochs=1, **settings)
+    # The cosine rate of the first epoch is the base rate: one epoch is the same run.
+    assert train.fit(tiny_net(), data, None, epochs=1, schedule="cosine", **settings)["train_loss"] == \
+        constant["train_loss"]
+    two_constant = train.fit(tiny_net(), data, None, epochs=2, **settings)
+    two_cosine = train.fit(tiny_net(), data, None, epochs=2, schedule="cosine", **settings)
+    assert two_cosine["train_loss"][0] == two_constant["train_loss"][0]
+    assert two_cosine["train_loss"][1] != two_constant["train_loss"][1]
+    augmented = train.fit(tiny_net(), data, None, epochs=1, augment="flip", **settings)
+    assert augmented["train_loss"] != constant["train_loss"]
