@@ -141,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--schedule", default=None, choices=("constant", "cosine"),
                        help="learning-rate schedule: constant, or cosine decay to 0 over the epochs "
                             "(default: the profile's)")
+    train.add_argument("--precision", default=None, choices=("float32", "bfloat16"),
+                       help="arithmetic of the training steps on a CPU: float32, or bfloat16 mixed precision "
+                            "(about 2x faster; see results/benchmarks/train_step.json) (default: the profile's)")
     train.add_argument("--resume", action="store_true",
                        help="continue from the run's last checkpoint (at most one epoch is lost); only --epochs may "
                             "differ from the run's settings")
@@ -350,6 +353,7 @@ def _training_config(arguments: argparse.Namespace) -> experiment.TrainingConfig
         cache_dir=arguments.cache_dir,
         augment=arguments.augment,
         schedule=arguments.schedule,
+        precision=arguments.precision,
     )
 
 

@@ -69,7 +69,7 @@ CHECKPOINT_FILES = {"pytorch": "checkpoint.pt", "tensorflow": "checkpoint.npz"}
 
 RESUME_KEYS = ("model", "framework", "data", "profile", "num_classes", "image_size", "width", "seed", "batch_size",
                "optimizer", "learning_rate", "class_weighting", "max_train_images", "max_val_images", "augment",
-               "schedule")
+               "schedule", "precision")
 """What ``run.json`` records that a resumed run must keep (only ``epochs`` may change)."""
 
 _NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
@@ -103,6 +103,7 @@ class TrainingConfig:
         augment: augmentation of the training batches (``"none"``, or names of
             ``segdemo.augmentation.AUGMENTATIONS`` joined by commas); ``None``: the profile's.
         schedule: learning-rate schedule, ``"constant"`` or ``"cosine"``; ``None``: the profile's.
+        precision: ``"float32"`` or ``"bfloat16"`` (mixed precision on a CPU); ``None``: the profile's.
     """
 
     model: str
@@ -129,6 +130,7 @@ class TrainingConfig:
     cache_dir: str | None = None
     augment: str | None = None
     schedule: str | None = None
+    precision: str | None = None
 
 
 def default_class_weighting(model: str) -> str:
@@ -160,7 +162,7 @@ def run_name(config: TrainingConfig, profile: profiles.Profile) -> str:
 
     ``config.name`` when given; else ``<model>-<framework>-<profile>``, followed by every profile setting the
     config overrides with another value (``-epochs1``, ``-batch4``, ``-32x32``, ``-train8``, ``-val4``,
-    ``-aug_flip_scale``, ``-cosine``).
+    ``-aug_flip_scale``, ``-cosine``, ``-bfloat16``).
 
     Raises:
         ValueError: a ``name`` that is not a plain file name (letters, digits, ``_``, ``.``, ``-``).
@@ -188,6 +190,9 @@ def run_name(config: TrainingConfig, profile: profiles.Profile) -> str:
     schedule = recipe_schedule(config, profile)
     if schedule != profile.schedule:
         parts.append(schedule)
+    precision = recipe_precision(config, profile)
+    if precision != profile.precision:
+        parts.append(precision)
     return "-".join(parts)
 
 
@@ -201,6 +206,11 @@ def recipe_augment(config: TrainingConfig, profile: profiles.Profile) -> str:
 def recipe_schedule(config: TrainingConfig, profile: profiles.Profile) -> str:
     """The run's learning-rate schedule: the config's, else the profile's."""
     return training.check_schedule(config.schedule if config.schedule is not None else profile.schedule)
+
+
+def recipe_precision(config: TrainingConfig, profile: profiles.Profile) -> str:
+    """The run's training precision: the config's, else the profile's."""
+    return training.check_precision(config.precision if config.precision is not None else profile.precision)
 
 
 def check_config(config: TrainingConfig) -> None:
@@ -233,6 +243,8 @@ def check_config(config: TrainingConfig) -> None:
         parse_augment(config.augment)
     if config.schedule is not None:
         training.check_schedule(config.schedule)
+    if config.precision is not None:
+        training.check_precision(config.precision)
     if config.class_weights is not None:
         validation.check_choice(config.class_weights, "class weighting", CLASS_WEIGHTINGS)
     validation.check_seed(config.seed, "--seed")
@@ -277,23 +289,31 @@ def _seed_framework(framework: str, seed: int) -> None:
         keras.utils.set_random_seed(seed)
 
 
-def build_model(framework: str, model: str, num_classes: int, *, width: int | None = None, seed: int = 0) -> Any:
+def build_model(
+    framework: str, model: str, num_classes: int, *, width: int | None = None, seed: int = 0,
+    precision: str = "float32",
+) -> Any:
     """Seeds the framework, then builds ``model`` with ``segdemo.<framework>.build_model``.
 
-    On a GPU, Keras models are built under the ``mixed_float16`` policy so ``fit`` trains them in mixed
-    precision (PyTorch uses ``torch.autocast`` inside ``fit`` instead).
+    Keras fixes a model's arithmetic when it is built: on a GPU its models are built under the
+    ``mixed_float16`` policy, on a CPU with ``precision="bfloat16"`` under ``mixed_bfloat16``, so that ``fit``
+    trains them in mixed precision. PyTorch models are built in float32 and ``fit`` uses ``torch.autocast``.
     """
     package = framework_package(framework)
-    if framework == "tensorflow":
-        import keras
-
-        from segdemo.tensorflow import train as tensorflow_train
-
-        if tensorflow_train.gpu_available():
-            keras.mixed_precision.set_global_policy("mixed_float16")
+    precision = training.check_precision(precision)
     _seed_framework(framework, seed)
     kwargs = {} if width is None else {"width": width}
-    return package.build_model(model, num_classes, **kwargs)
+    if framework != "tensorflow":
+        return package.build_model(model, num_classes, **kwargs)
+    import keras
+
+    from segdemo.tensorflow import train as tensorflow_train
+
+    if tensorflow_train.gpu_available():
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        return package.build_model(model, num_classes, **kwargs)
+    with tensorflow_train.dtype_policy("mixed_bfloat16" if precision == "bfloat16" else "float32"):
+        return package.build_model(model, num_classes, **kwargs)
 
 
 def _load(data: str, split: str, size: tuple[int, int], max_images: int | None, data_dir: str | None,
@@ -455,7 +475,8 @@ def plan_run(config: TrainingConfig) -> RunPlan:
                 "width": config.width, "seed": config.seed, "batch_size": batch_size, "epochs": epochs,
                 "optimizer": config.optimizer, "learning_rate": float(config.learning_rate),
                 "class_weighting": weighting, "max_train_images": max_train, "max_val_images": max_val,
-                "augment": recipe_augment(config, profile), "schedule": recipe_schedule(config, profile)}
+                "augment": recipe_augment(config, profile), "schedule": recipe_schedule(config, profile),
+                "precision": recipe_precision(config, profile)}
     plan = RunPlan(
         name=name, profile=profile, data=data, size=size, epochs=epochs, batch_size=batch_size,
         max_train=max_train, max_val=max_val, weighting=weighting, class_names=tuple(class_names),
@@ -523,7 +544,8 @@ def train(config: TrainingConfig) -> dict[str, Any]:
     training.check_something_to_learn(train_data[1], training.class_weight_array(class_weights, num_classes),
                                       ignore_index=training.IGNORE_INDEX, name="train_data")
 
-    model = build_model(config.framework, config.model, num_classes, width=config.width, seed=config.seed)
+    model = build_model(config.framework, config.model, num_classes, width=config.width, seed=config.seed,
+                        precision=plan.run_info["precision"])
     # Checked: from here on this run owns the folder. A replaced run's files go first, so a run killed in its
     # first epoch never leaves the new run.json next to the old checkpoint.
     if config.overwrite and not plan.resuming:
@@ -535,7 +557,7 @@ def train(config: TrainingConfig) -> dict[str, Any]:
         optimizer=config.optimizer, learning_rate=config.learning_rate, class_weights=class_weights,
         checkpoint_dir=plan.folder, resume=config.resume, seed=config.seed, progress=config.progress,
         on_epoch=_epoch_printer(config.progress), augment=plan.run_info["augment"],
-        schedule=plan.run_info["schedule"],
+        schedule=plan.run_info["schedule"], precision=plan.run_info["precision"],
     )
 
     # Test first, as the paper reports it; val is the model-selection split.
@@ -586,6 +608,7 @@ def train(config: TrainingConfig) -> dict[str, Any]:
             "seed": config.seed,
             "augment": plan.run_info["augment"],
             "schedule": plan.run_info["schedule"],
+            "precision": plan.run_info["precision"],
             # Only what a checkpoint really continued; a resume may change nothing but epochs (see plan_run).
             "resumed": plan.resuming,
             "wall_seconds": round(wall_seconds, 3),

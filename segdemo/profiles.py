@@ -36,6 +36,8 @@ class Profile:
         augment: the training recipe's augmentation (``segdemo.augmentation``), ``"none"`` or e.g.
             ``"flip,scale,color"``.
         schedule: the learning-rate schedule, ``"constant"`` or ``"cosine"``.
+        precision: arithmetic of the training steps on a CPU, ``"float32"`` or ``"bfloat16"`` (mixed
+            precision; see ``segdemo.training.PRECISIONS``).
     """
 
     name: str
@@ -48,6 +50,7 @@ class Profile:
     description: str
     augment: str = "none"
     schedule: str = "constant"
+    precision: str = "float32"
 
 
 PROFILES: dict[str, Profile] = {

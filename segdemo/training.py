@@ -57,6 +57,12 @@ HISTORY_KEYS = (
 SCHEDULES = ("constant", "cosine")
 """Learning-rate schedules ``fit`` accepts: the same rate every epoch, or a cosine decay from it to 0."""
 
+PRECISIONS = ("float32", "bfloat16")
+"""Arithmetic of the training steps on a CPU: float32 throughout, or bfloat16 mixed precision (forward and
+backward in bfloat16, weights, optimizer and loss in float32). ``results/benchmarks/train_step.json`` measures
+about 2x the steps per second with bfloat16 on an AVX2 CPU in both frameworks; a CUDA GPU always uses float16
+mixed precision."""
+
 RESUMABLE_SETTINGS = ("epochs",)
 """What a resumed run may change: only ``epochs`` (to extend a run). Everything else a checkpoint records
 (optimizer, learning rate, seed, batch size, number of classes) must match, or the resumed run would silently
@@ -311,6 +317,7 @@ class FitArguments:
     class_weights: np.ndarray
     augment: tuple[str, ...] = ()
     schedule: str = "constant"
+    precision: str = "float32"
 
 
 def check_fit_arguments(
@@ -330,6 +337,7 @@ def check_fit_arguments(
     seed: int = 0,
     augment: Any = None,
     schedule: str = "constant",
+    precision: str = "float32",
 ) -> FitArguments:
     """Checks everything ``fit`` receives before any work starts (same rules in both frameworks).
 
@@ -337,13 +345,14 @@ def check_fit_arguments(
         ValueError: bad shapes or dtypes, images smaller than ``min_size``, labels that are neither class ids
             nor ``ignore_index``, an unknown optimizer, a non-positive count, a seed outside ``0..2**32 - 1``,
             masks with no pixel to learn from (all ignored, or only zero-weight classes), ``resume`` without
-            ``checkpoint_dir``, an unknown augmentation or learning-rate schedule.
+            ``checkpoint_dir``, an unknown augmentation, learning-rate schedule or precision.
     """
     from segdemo.augmentation import parse_augment
 
     validation.check_seed(seed)
     augment = parse_augment(augment)
     schedule = check_schedule(schedule)
+    precision = check_precision(precision)
     num_classes = check_positive(num_classes, "num_classes")
     validation.check_integer(ignore_index, "ignore_index", minimum=0)
     epochs = check_positive(epochs, "epochs")
@@ -369,7 +378,7 @@ def check_fit_arguments(
     return FitArguments(
         num_classes=num_classes, epochs=epochs, batch_size=batch_size, optimizer=optimizer_name,
         train_images=train_images, train_masks=train_masks, val_images=val_images, val_masks=val_masks,
-        class_weights=weights, augment=augment, schedule=schedule,
+        class_weights=weights, augment=augment, schedule=schedule, precision=precision,
     )
 
 
@@ -448,6 +457,18 @@ def check_schedule(schedule: str) -> str:
     return name
 
 
+def check_precision(precision: str) -> str:
+    """The precision name, lower-cased.
+
+    Raises:
+        ValueError: a name not in ``PRECISIONS``, listing them.
+    """
+    name = str(precision).strip().lower()
+    if name not in PRECISIONS:
+        raise ValueError(f"Unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}.")
+    return name
+
+
 def learning_rate_at(learning_rate: float, epoch: int, epochs: int, schedule: str = "constant") -> float:
     """The learning rate of ``epoch`` (0-based) out of ``epochs``.
 
@@ -459,7 +480,9 @@ def learning_rate_at(learning_rate: float, epoch: int, epochs: int, schedule: st
     return float(learning_rate) * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
 
 
-def schedule_settings(augment: Sequence[str], schedule: str, epochs: int) -> dict[str, Any]:
+def schedule_settings(
+    augment: Sequence[str], schedule: str, epochs: int, precision: str = "float32"
+) -> dict[str, Any]:
     """What a checkpoint records of the recipe, so a resume cannot silently change it.
 
     A cosine schedule is a function of the total number of epochs: extending such a run would change the
@@ -467,7 +490,8 @@ def schedule_settings(augment: Sequence[str], schedule: str, epochs: int) -> dic
     """
     from segdemo.augmentation import describe_augment
 
-    settings: dict[str, Any] = {"augment": describe_augment(augment), "schedule": schedule}
+    settings: dict[str, Any] = {"augment": describe_augment(augment), "schedule": schedule,
+                                "precision": precision}
     if schedule != "constant":
         settings["schedule_epochs"] = int(epochs)
     return settings

@@ -251,6 +251,24 @@ def training_unknown_schedule(tmp_path, capsys):
         _fit(schedule="step")
 
 
+def training_unknown_precision(tmp_path, capsys):
+    with pytest.raises(ValueError, match=r"Unknown precision 'float16'; choose one of: float32, bfloat16"):
+        _fit(precision="float16")
+
+
+def training_keras_precision_mismatch(tmp_path, capsys):
+    import keras
+
+    from segdemo.tensorflow import train
+
+    model = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(3, 1)])
+    images, masks = _data()
+    with pytest.raises(ValueError, match=r"precision='bfloat16', but the model was built in float32 .*"
+                                         r"dtype_policy\('mixed_bfloat16'\)"):
+        train.fit(model, (images, masks), None, num_classes=3, epochs=1, batch_size=2, progress=False,
+                  precision="bfloat16")
+
+
 def training_float_images(tmp_path, capsys):
     images, masks = _data()
     with pytest.raises(ValueError, match=r"images have dtype float32; expected uint8"):

@@ -239,9 +239,13 @@ def test_cosine_learning_rate_decays_from_the_base_rate_towards_zero():
 
 
 def test_schedule_settings_record_what_a_resume_must_keep():
-    assert training.schedule_settings((), "constant", 5) == {"augment": "none", "schedule": "constant"}
-    assert training.schedule_settings(("flip",), "cosine", 5) == {"augment": "flip", "schedule": "cosine",
-                                                                  "schedule_epochs": 5}
+    assert training.schedule_settings((), "constant", 5) == {"augment": "none", "schedule": "constant",
+                                                             "precision": "float32"}
+    assert training.schedule_settings(("flip",), "cosine", 5, "bfloat16") == {
+        "augment": "flip", "schedule": "cosine", "schedule_epochs": 5, "precision": "bfloat16"}
+    assert training.check_precision(" BFloat16 ") == "bfloat16"
+    with pytest.raises(training.CheckpointError, match="precision='float32', this run asks for precision='bfloat16'"):
+        training.check_resume_settings({"precision": "float32"}, {"precision": "bfloat16"}, path="x")
     with pytest.raises(training.CheckpointError, match="cosine learning-rate schedule was laid out over 5"):
         training.check_resume_settings({"schedule": "cosine", "schedule_epochs": 5},
                                        {"schedule": "cosine", "schedule_epochs": 6}, path="x")

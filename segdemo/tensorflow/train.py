@@ -43,6 +43,31 @@ def gpu_available() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Builds Keras models under the dtype policy ``name`` for the duration of the block, then restores the
+    previous global policy (Keras fixes a layer's arithmetic when the layer is created).
+
+    Example::
+
+        with dtype_policy("mixed_bfloat16"):
+            model = build_model("segnet_basic", 11)
+        fit(model, ..., precision="bfloat16")
+    """
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def model_precision(model: keras.Model) -> str:
+    """``"bfloat16"`` for a model built under ``mixed_bfloat16``, else ``"float32"`` (float16 on a GPU is
+    mixed precision with a loss scaler, see ``fit``)."""
+    return "bfloat16" if getattr(getattr(model, "dtype_policy", None), "name", "") == "mixed_bfloat16" else "float32"
+
+
 def output_stride(model: keras.Model) -> int:
     """The model's total downsampling (``model.output_stride``), 1 for models that do not declare it."""
     return int(getattr(model, "output_stride", 1))
@@ -300,6 +325,7 @@ def fit(
     on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
     augment: str | Sequence[str] | None = None,
     schedule: str = "constant",
+    precision: str | None = None,
 ) -> dict[str, list[float]]:
     """Trains ``model`` with per-pixel cross entropy and returns the per-epoch history.
 
@@ -346,6 +372,9 @@ def fit(
             never augmented. Seeded from ``(seed, epoch, step)``, so resuming replays it.
         schedule: ``"constant"`` or ``"cosine"`` (decay to 0 over ``epochs``, see
             ``segdemo.training.learning_rate_at``). A cosine run cannot be extended by resuming.
+        precision: ``"float32"`` or ``"bfloat16"``; it must be the model's own, since Keras fixes it when a
+            model is built: build under ``dtype_policy("mixed_bfloat16")`` for bfloat16 mixed precision
+            (weights and optimizer float32, loss computed in float32). ``None``: the model's.
 
     Returns:
         Lists with one value per epoch: ``train_loss``, ``train_global_accuracy``, ``train_mean_iou``
@@ -356,15 +385,22 @@ def fit(
         ValueError: bad shapes or dtypes, images smaller than ``model.output_stride``, labels that are
             neither class ids nor ``ignore_index``, ``num_classes`` other than the model's output channels,
             masks with nothing to learn (all ignored, or zero weights), an unknown optimizer, a bad seed, or
-            ``resume`` without ``checkpoint_dir``.
+            ``resume`` without ``checkpoint_dir``, a ``precision`` other than the model's.
         CheckpointError: resuming a checkpoint that is unreadable, from another model, or from other settings.
         TrainingDivergedError: the loss became NaN or infinite (the message names the epoch and step).
     """
+    own_precision = model_precision(model)
+    if precision is not None and training.check_precision(precision) != own_precision:
+        raise ValueError(
+            f"precision={precision!r}, but the model was built in {own_precision} (Keras fixes a model's "
+            f"arithmetic when it is built). Build it inside segdemo.tensorflow.train.dtype_policy("
+            f"{'mixed_bfloat16' if precision == 'bfloat16' else 'float32'!r}), or pass precision={own_precision!r}."
+        )
     checked = training.check_fit_arguments(
         train_data=train_data, val_data=val_data, num_classes=num_classes, epochs=epochs, batch_size=batch_size,
         optimizer=optimizer, learning_rate=learning_rate, class_weights=class_weights, ignore_index=ignore_index,
         checkpoint_dir=checkpoint_dir, resume=resume, min_size=output_stride(model), seed=seed,
-        augment=augment, schedule=schedule,
+        augment=augment, schedule=schedule, precision=own_precision,
     )
     num_classes, epochs, batch_size = checked.num_classes, checked.epochs, checked.batch_size
     optimizer_name = checked.optimizer
@@ -378,7 +414,7 @@ def fit(
     train_step, eval_step = _make_steps(model, keras_optimizer, weights, ignore_index, weight_decay)
     settings = {"optimizer": optimizer_name, "learning_rate": float(learning_rate), "seed": int(seed),
                 "batch_size": batch_size, "num_classes": num_classes,
-                **training.schedule_settings(checked.augment, checked.schedule, epochs)}
+                **training.schedule_settings(checked.augment, checked.schedule, epochs, checked.precision)}
 
     history = training.new_history()
     checkpoint_path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME

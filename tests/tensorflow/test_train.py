@@ -233,3 +233,17 @@ def test_cosine_schedule_changes_the_second_epoch_only():
     cosine = train.fit(tiny_net(), data, None, schedule="cosine", **settings)
     assert cosine["train_loss"][0] == pytest.approx(constant["train_loss"][0], rel=1e-6)
     assert cosine["train_loss"][1] != pytest.approx(constant["train_loss"][1], rel=1e-6)
+
+
+def test_a_model_built_under_mixed_bfloat16_trains_in_bfloat16_and_is_recorded(tmp_path):
+    data = colour_data()
+    settings = dict(num_classes=3, epochs=2, batch_size=4, progress=False)
+    float32 = train.fit(tiny_net(), data, data, **settings)
+    with train.dtype_policy("mixed_bfloat16"):
+        model = tiny_net()
+    assert keras.config.dtype_policy().name == "float32"  # restored after the block
+    assert train.model_precision(model) == "bfloat16"
+    bfloat16 = train.fit(model, data, data, checkpoint_dir=tmp_path, precision="bfloat16", **settings)
+    assert bfloat16["train_loss"] != float32["train_loss"]
+    assert bfloat16["train_loss"] == pytest.approx(float32["train_loss"], rel=5e-2)
+    assert train.load_checkpoint(tmp_path, tiny_net())["settings"]["precision"] == "bfloat16"
