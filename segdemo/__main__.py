@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default: the profile's)")
     train.add_argument("--precision", default=None, choices=("float32", "bfloat16"),
                        help="arithmetic of the training steps on a CPU: float32, or bfloat16 mixed precision "
-                            "(about 2x faster; see results/benchmarks/train_step.json) (default: the profile's)")
+                            "(about 2x faster only on CPUs with avx512_bf16 or amx_bf16) (default: the profile's)")
     train.add_argument("--resume", action="store_true",
                        help="continue from the run's last checkpoint (at most one epoch is lost); only --epochs may "
                             "differ from the run's settings")

@@ -59,9 +59,10 @@ SCHEDULES = ("constant", "cosine")
 
 PRECISIONS = ("float32", "bfloat16")
 """Arithmetic of the training steps on a CPU: float32 throughout, or bfloat16 mixed precision (forward and
-backward in bfloat16, weights, optimizer and loss in float32). ``results/benchmarks/train_step.json`` measures
-about 2x the steps per second with bfloat16 on an AVX2 CPU in both frameworks; a CUDA GPU always uses float16
-mixed precision."""
+backward in bfloat16, weights, optimizer and loss in float32). Worth it only on a CPU with bfloat16
+instructions (``avx512_bf16`` or ``amx_bf16`` in ``/proc/cpuinfo``): ``results/benchmarks/train_step.json``
+measures about 2x the steps per second there in both frameworks, while on an AVX2-only CPU the first
+SegNet-Basic step took minutes. The profiles keep float32; a CUDA GPU always uses float16 mixed precision."""
 
 RESUMABLE_SETTINGS = ("epochs",)
 """What a resumed run may change: only ``epochs`` (to extend a run). Everything else a checkpoint records

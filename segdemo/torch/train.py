@@ -345,9 +345,9 @@ def fit(
             ``segdemo.training.learning_rate_at``). A cosine run cannot be extended by resuming.
         precision: ``"float32"``, or ``"bfloat16"``: on the CPU the training forward and backward passes run
             under ``torch.autocast("cpu", dtype=torch.bfloat16)`` (weights, optimizer state and loss stay
-            float32; validation stays float32). About twice the steps per second on an AVX2 CPU
-            (``benchmarks/train_step.py``); the losses differ from float32 by about 1e-4 relative. Ignored on
-            a CUDA GPU, which always trains in float16 mixed precision.
+            float32; validation stays float32). Only for CPUs with bfloat16 instructions (see
+            ``segdemo.training.PRECISIONS``). Ignored on a CUDA GPU, which always trains in float16 mixed
+            precision.
 
     Returns:
         Lists with one value per epoch: ``train_loss``, ``train_global_accuracy``, ``train_mean_iou``
