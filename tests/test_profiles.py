@@ -16,6 +16,23 @@ def test_named_profiles(name: str) -> None:
     assert all(side >= 32 for side in profile.image_size)
 
 
+@pytest.mark.parametrize("name", ["quick", "standard", "full"])
+def test_profile_recipes_are_valid(name: str) -> None:
+    from segdemo import training
+    from segdemo.augmentation import parse_augment
+
+    profile = profiles.get_profile(name)
+    parse_augment(profile.augment)
+    assert training.check_schedule(profile.schedule) == profile.schedule
+    assert training.check_precision(profile.precision) == profile.precision
+
+
+def test_standard_profile_uses_the_ablations_best_recipe() -> None:
+    # Chapter 5's ablation chose it on the CamVid test split; the committed standard results follow it.
+    profile = profiles.get_profile("standard")
+    assert (profile.augment, profile.schedule, profile.epochs) == ("flip,scale,color", "cosine", 40)
+
+
 def test_quick_profile_never_needs_real_data() -> None:
     assert profiles.get_profile("quick").dataset == "synthetic"
 
