@@ -257,6 +257,27 @@ def check_model_classes(outputs: int, num_classes: int, *, model_name: str = "th
         )
 
 
+def check_full_resolution(logits_size: Sequence[int], image_size: Sequence[int], *,
+                          model_name: str = "the model") -> None:
+    """Refuses a model whose logits are not at its input's resolution (the masks' size).
+
+    Args:
+        logits_size: ``(height, width)`` of the logits for one image.
+        image_size: ``(height, width)`` of that image.
+
+    Raises:
+        ValueError: naming both sizes and the fix.
+    """
+    logits_size, image_size = tuple(int(side) for side in logits_size), tuple(int(side) for side in image_size)
+    if logits_size != image_size:
+        raise ValueError(
+            f"{model_name} returns {logits_size[0]}x{logits_size[1]} logits for {image_size[0]}x{image_size[1]} "
+            "images; training and evaluation compare every pixel with the mask, so the logits must have the "
+            "images' size. Build the model with full-resolution output (e.g. resnet50_segnet(..., "
+            "full_resolution=True)), or downsample images and masks yourself."
+        )
+
+
 def check_resume_settings(stored: Mapping[str, Any], requested: Mapping[str, Any], *, path: Any) -> None:
     """Refuses to resume a checkpoint with settings other than those it was trained with.
 

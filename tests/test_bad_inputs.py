@@ -269,6 +269,21 @@ def training_keras_precision_mismatch(tmp_path, capsys):
                   precision="bfloat16")
 
 
+def training_half_resolution_logits(tmp_path, capsys):
+    import torch
+
+    class HalfResolution(torch.nn.Module):  # the seed's ResNet50-SegNet stops at half the input size
+        def __init__(self):
+            super().__init__()
+            self.classifier = torch.nn.Conv2d(3, 3, 2, stride=2)
+
+        def forward(self, inputs):
+            return self.classifier(inputs)
+
+    with pytest.raises(ValueError, match=r"returns 4x4 logits for 8x8 images; .*full_resolution=True"):
+        _fit(model=HalfResolution())
+
+
 def training_float_images(tmp_path, capsys):
     images, masks = _data()
     with pytest.raises(ValueError, match=r"images have dtype float32; expected uint8"):

@@ -50,6 +50,33 @@ class CropToStride(keras.layers.Layer):
         return {**super().get_config(), "stride": self.stride}
 
 
+@keras.saving.register_keras_serializable(package="segdemo")
+class UpsampleBilinear(keras.layers.Layer):
+    """Bilinear upsampling of (N, h, w, C) by an integer ``factor``, half-pixel centres (PyTorch's
+    ``interpolate(..., mode="bilinear", align_corners=False)``).
+
+    ``UpSampling2D(interpolation="bilinear")`` cannot be traced with an unknown height and width (Keras 3
+    tests the symbolic size as a Python bool inside ``tf.function``), so the size is computed from
+    ``tf.shape`` here.
+    """
+
+    def __init__(self, factor: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, inputs):
+        shape = tf.shape(inputs)
+        resized = tf.image.resize(inputs, [shape[1] * self.factor, shape[2] * self.factor], method="bilinear")
+        return tf.cast(resized, inputs.dtype)
+
+    def compute_output_shape(self, inputs_shape):
+        height, width = (None if side is None else side * self.factor for side in inputs_shape[1:3])
+        return (inputs_shape[0], height, width, inputs_shape[3])
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "factor": self.factor}
+
+
 def _conv_bn(x, filters: int, name: str):
     x = keras.layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv")(x)
     return batch_norm(f"{name}_bn")(x)
@@ -105,9 +132,7 @@ def resnet50_segnet(
         scores = keras.layers.Conv2D(num_classes, 3, padding="same", name="classifier")(x)
         score_stride = output_stride // 8
         if full_resolution and score_stride > 1:
-            scores = keras.layers.UpSampling2D(score_stride, interpolation="bilinear", name="upsample_logits")(
-                scores
-            )
+            scores = UpsampleBilinear(score_stride, name="upsample_logits")(scores)
     if full_resolution:
         logits = CropToReference(name="crop")(scores, images)
     else:

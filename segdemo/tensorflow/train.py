@@ -293,8 +293,12 @@ def model_classes(model: keras.Model, images: np.ndarray) -> int:
 
     Args:
         images: uint8 (N, H, W, 3); only the first image is used.
+
+    Raises:
+        ValueError: logits not at the image's height and width (a half-resolution output).
     """
     logits = model(tf.convert_to_tensor(training.images_to_float(images[:1])), training=False)
+    training.check_full_resolution(logits.shape[1:3], images.shape[1:3], model_name=f"model {model.name!r}")
     return int(logits.shape[-1])
 
 

@@ -329,9 +329,10 @@ def train_on_device(
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        outputs = model(train_data.images[:1].permute(0, 3, 1, 2).float().div_(255.0)).shape[1]
+        logits_shape = model(train_data.images[:1].permute(0, 3, 1, 2).float().div_(255.0)).shape
     model.train(was_training)
-    training.check_model_classes(outputs, num_classes, model_name=type(model).__name__)
+    training.check_full_resolution(logits_shape[2:], train_data.images.shape[1:3], model_name=type(model).__name__)
+    training.check_model_classes(logits_shape[1], num_classes, model_name=type(model).__name__)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     weights = None if class_weights is None else torch.as_tensor(

@@ -264,6 +264,9 @@ def model_classes(model: nn.Module, images: np.ndarray) -> int:
 
     Args:
         images: uint8 (N, H, W, 3); only the first image is used.
+
+    Raises:
+        ValueError: logits not at the image's height and width (a half-resolution output).
     """
     device = next(model.parameters()).device if any(True for _ in model.parameters()) else torch.device("cpu")
     was_training = model.training
@@ -274,6 +277,7 @@ def model_classes(model: nn.Module, images: np.ndarray) -> int:
             logits = model(inputs)
     finally:
         model.train(was_training)
+    training.check_full_resolution(logits.shape[2:], images.shape[1:3], model_name=type(model).__name__)
     return int(logits.shape[1])
 
 

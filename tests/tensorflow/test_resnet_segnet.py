@@ -40,3 +40,38 @@ def test_bad_encoder_level_is_refused(level):
 def test_indices_without_full_resolution_are_refused():
     with pytest.raises(ValueError, match="full_resolution=True"):
         resnet50_segnet(3, indices=True, full_resolution=False)
+
+
+@pytest.mark.parametrize("options", [{}, {"encoder_level": 4}, {"indices": True}])
+def test_every_full_resolution_option_trains_inside_tf_function(options):
+    # Keras' bilinear UpSampling2D cannot be traced with an unknown height and width; fit must still run.
+    from segdemo.tensorflow.train import fit
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    masks = rng.integers(0, 3, (2, 32, 32), dtype=np.uint8)
+    history = fit(resnet50_segnet(3, **options), (images, masks), None, num_classes=3, epochs=1, batch_size=2,
+                  progress=False)
+    assert np.isfinite(history["train_loss"][0])
+
+
+def test_fit_refuses_the_half_resolution_output_with_a_clear_error():
+    from segdemo.tensorflow.train import fit
+
+    images = np.zeros((2, 32, 32, 3), np.uint8)
+    masks = np.zeros((2, 32, 32), np.uint8)
+    with pytest.raises(ValueError, match=r"16x16 logits for 32x32 images.*full_resolution=True"):
+        fit(resnet50_segnet(3, full_resolution=False), (images, masks), None, num_classes=3, epochs=1,
+            batch_size=2, progress=False)
+
+
+def test_bilinear_logit_upsampling_matches_torch_interpolate_on_odd_sizes():
+    import torch
+
+    from segdemo.tensorflow.resnet_segnet import UpsampleBilinear
+
+    scores = np.random.default_rng(1).standard_normal((1, 5, 7, 3)).astype(np.float32)
+    expected = torch.nn.functional.interpolate(
+        torch.from_numpy(scores).permute(0, 3, 1, 2), scale_factor=4, mode="bilinear", align_corners=False
+    ).permute(0, 2, 3, 1)
+    np.testing.assert_allclose(np.asarray(UpsampleBilinear(4)(scores)), expected.numpy(), atol=1e-5)

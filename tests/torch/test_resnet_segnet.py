@@ -1,5 +1,6 @@
 """ResNet50-SegNet's options (chapter 7): encoder level, pooling indices, the article's half resolution."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -69,3 +70,13 @@ def test_indices_without_full_resolution_are_refused():
 def test_input_below_the_output_stride_is_refused():
     with pytest.raises(ValueError, match="at least 32x32"):
         resnet50_segnet(3, encoder_level=4)(torch.rand(1, 3, 16, 64))
+
+
+def test_fit_refuses_the_half_resolution_output_with_a_clear_error():
+    from segdemo.torch.train import fit
+
+    images = np.zeros((2, 32, 32, 3), np.uint8)
+    masks = np.zeros((2, 32, 32), np.uint8)
+    with pytest.raises(ValueError, match=r"16x16 logits for 32x32 images.*full_resolution=True"):
+        fit(resnet50_segnet(3, full_resolution=False), (images, masks), None, num_classes=3, epochs=1,
+            batch_size=2, progress=False)
