@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--width", type=_positive_int, default=None,
                        help="channels of the first block, for encoder_decoder, segnet_small and the FCNs "
                             "(default: the model's; FCNs: VGG16's 64)")
+    train.add_argument("--indices", action="store_true",
+                       help="resnet50_segnet only: give the decoder the encoder's pooling indices (stride-2 steps "
+                            "become stride-1 steps and index-recording max-pools; chapter 7)")
     train.add_argument("--seed", type=_seed, default=0,
                        help="seed of initial weights, shuffles and dropout, 0..2**32-1 (default 0)")
     train.add_argument("--augment", default=None,
@@ -343,6 +346,7 @@ def _training_config(arguments: argparse.Namespace) -> experiment.TrainingConfig
         learning_rate=arguments.learning_rate,
         class_weights=arguments.class_weights,
         width=arguments.width,
+        indices=arguments.indices,
         seed=arguments.seed,
         output_dir=arguments.output_dir,
         checkpoint_dir=arguments.checkpoint_dir,

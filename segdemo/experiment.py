@@ -51,6 +51,9 @@ MODEL_NAMES = ("encoder_decoder", "segnet_small", "segnet_basic", "segnet", "res
 WIDTH_MODELS = ("encoder_decoder", "segnet_small", "fcn32s", "fcn16s", "fcn8s")
 """Models whose builder takes ``width``."""
 
+INDICES_MODELS = ("resnet50_segnet",)
+"""Models whose builder takes ``indices`` (pooling indices on or off; the article's SegNets always have them)."""
+
 OPTIMIZERS = training.OPTIMIZERS
 """Values of ``--optimizer``."""
 
@@ -69,7 +72,7 @@ CHECKPOINT_FILES = {"pytorch": "checkpoint.pt", "tensorflow": "checkpoint.npz"}
 
 RESUME_KEYS = ("model", "framework", "data", "profile", "num_classes", "image_size", "width", "seed", "batch_size",
                "optimizer", "learning_rate", "class_weighting", "max_train_images", "max_val_images", "augment",
-               "schedule", "precision")
+               "schedule", "precision", "indices")
 """What ``run.json`` records that a resumed run must keep (only ``epochs`` may change)."""
 
 _NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
@@ -91,6 +94,8 @@ class TrainingConfig:
         class_weights: ``"none"`` or ``"median-frequency"``; ``None``: the model's default.
         width: channels of the first block, for models that take one (``encoder_decoder``,
             ``segnet_small``, ``fcn32s``, ``fcn16s``, ``fcn8s``).
+        indices: give the decoder the encoder's pooling indices, for models that take the option
+            (``resnet50_segnet``); the run's name then ends in ``-indices``.
         seed: seeds the model's initial weights, the shuffles and dropout.
         output_dir: folder of result files.
         checkpoint_dir: root folder of checkpoints (git-ignored ``runs/``).
@@ -120,6 +125,7 @@ class TrainingConfig:
     learning_rate: float = 1e-3
     class_weights: str | None = None
     width: int | None = None
+    indices: bool = False
     seed: int = 0
     output_dir: str = "results"
     checkpoint_dir: str = "runs"
@@ -162,7 +168,7 @@ def run_name(config: TrainingConfig, profile: profiles.Profile) -> str:
 
     ``config.name`` when given; else ``<model>-<framework>-<profile>``, followed by every profile setting the
     config overrides with another value (``-epochs1``, ``-batch4``, ``-32x32``, ``-train8``, ``-val4``,
-    ``-aug_flip_scale``, ``-cosine``, ``-bfloat16``).
+    ``-aug_flip_scale``, ``-cosine``, ``-bfloat16``, ``-indices``).
 
     Raises:
         ValueError: a ``name`` that is not a plain file name (letters, digits, ``_``, ``.``, ``-``).
@@ -193,6 +199,8 @@ def run_name(config: TrainingConfig, profile: profiles.Profile) -> str:
     precision = recipe_precision(config, profile)
     if precision != profile.precision:
         parts.append(precision)
+    if config.indices:
+        parts.append("indices")
     return "-".join(parts)
 
 
@@ -228,6 +236,13 @@ def check_config(config: TrainingConfig) -> None:
     if config.width is not None and config.model not in WIDTH_MODELS:
         raise ValueError(
             f"--width is not an option of {config.model}; only {', '.join(WIDTH_MODELS)} take it. Leave it out."
+        )
+    if not isinstance(config.indices, bool):
+        raise ValueError(f"indices must be True or False, got {config.indices!r}.")
+    if config.indices and config.model not in INDICES_MODELS:
+        raise ValueError(
+            f"--indices is not an option of {config.model}; only {', '.join(INDICES_MODELS)} takes it (the "
+            "article's SegNets always unpool with indices, encoder_decoder never does). Leave it out."
         )
     if config.image_size is not None:
         size = tuple(config.image_size)
@@ -291,7 +306,7 @@ def _seed_framework(framework: str, seed: int) -> None:
 
 def build_model(
     framework: str, model: str, num_classes: int, *, width: int | None = None, seed: int = 0,
-    precision: str = "float32",
+    precision: str = "float32", indices: bool = False,
 ) -> Any:
     """Seeds the framework, then builds ``model`` with ``segdemo.<framework>.build_model``.
 
@@ -303,6 +318,8 @@ def build_model(
     precision = training.check_precision(precision)
     _seed_framework(framework, seed)
     kwargs = {} if width is None else {"width": width}
+    if indices:
+        kwargs["indices"] = True
     if framework != "tensorflow":
         return package.build_model(model, num_classes, **kwargs)
     import keras
@@ -472,7 +489,8 @@ def plan_run(config: TrainingConfig) -> RunPlan:
     weighting = config.class_weights or default_class_weighting(config.model)
     run_info = {"name": name, "model": config.model, "framework": config.framework, "data": data,
                 "profile": profile.name, "num_classes": len(class_names), "image_size": list(size),
-                "width": config.width, "seed": config.seed, "batch_size": batch_size, "epochs": epochs,
+                "width": config.width, "indices": config.indices, "seed": config.seed, "batch_size": batch_size,
+                "epochs": epochs,
                 "optimizer": config.optimizer, "learning_rate": float(config.learning_rate),
                 "class_weighting": weighting, "max_train_images": max_train, "max_val_images": max_val,
                 "augment": recipe_augment(config, profile), "schedule": recipe_schedule(config, profile),
@@ -545,7 +563,7 @@ def train(config: TrainingConfig) -> dict[str, Any]:
                                       ignore_index=training.IGNORE_INDEX, name="train_data")
 
     model = build_model(config.framework, config.model, num_classes, width=config.width, seed=config.seed,
-                        precision=plan.run_info["precision"])
+                        precision=plan.run_info["precision"], indices=config.indices)
     # Checked: from here on this run owns the folder. A replaced run's files go first, so a run killed in its
     # first epoch never leaves the new run.json next to the old checkpoint.
     if config.overwrite and not plan.resuming:
@@ -605,6 +623,7 @@ def train(config: TrainingConfig) -> dict[str, Any]:
             "optimizer": config.optimizer,
             "learning_rate": config.learning_rate,
             "width": config.width,
+            "indices": config.indices,
             "seed": config.seed,
             "augment": plan.run_info["augment"],
             "schedule": plan.run_info["schedule"],
@@ -663,7 +682,8 @@ def evaluate_checkpoint(
     run = read_run_file(folder)
     framework = validation.check_choice(run["framework"], f"framework in {folder / RUN_FILE}", FRAMEWORKS)
     package = framework_package(framework)
-    model = build_model(framework, run["model"], run["num_classes"], width=run.get("width"), seed=run.get("seed", 0))
+    model = build_model(framework, run["model"], run["num_classes"], width=run.get("width"), seed=run.get("seed", 0),
+                        indices=bool(run.get("indices", False)))
     if framework == "pytorch":
         from segdemo.torch.train import load_checkpoint
     else:

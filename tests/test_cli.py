@@ -67,6 +67,23 @@ def test_train_then_evaluate_writes_result_and_figure(tmp_path, framework, capsy
     assert report["scores"]["global_accuracy"] == pytest.approx(record["splits"]["val"]["global_accuracy"])
 
 
+@pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
+def test_resnet50_segnet_with_indices_trains_and_its_checkpoint_evaluates(tmp_path, framework, capsys):
+    run = ["--model", "resnet50_segnet", "--indices", "--framework", framework, "--profile", "quick",
+           "--image-size", "32x32", "--max-train-images", "2", "--max-val-images", "2", "--batch-size", "2",
+           "--epochs", "1", "--no-progress", *_folders(tmp_path)]
+    assert main(["train", *run]) == 0
+    name = f"resnet50_segnet-{framework}-quick-32x32-epochs1-batch2-train2-val2-indices"
+    record = results.read_result(tmp_path / "results" / "synthetic" / f"{name}.json")
+    assert record["provenance"]["indices"] is True
+    capsys.readouterr()
+    # run.json records the option, so the checkpoint is rebuilt with the indexed encoder and loads.
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "runs" / "synthetic" / name), "--data", "synthetic",
+                 "--split", "val", "--max-images", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["scores"]["global_accuracy"] == pytest.approx(record["splits"]["val"]["global_accuracy"])
+
+
 def test_class_weighting_defaults():
     assert experiment.default_class_weighting("segnet_basic") == "median-frequency"
     assert experiment.default_class_weighting("segnet") == "median-frequency"

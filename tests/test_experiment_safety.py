@@ -109,6 +109,14 @@ def test_runs_with_overrides_get_their_own_name():
     assert experiment.run_name(as_profile, profile) == "segnet_small-pytorch-quick"
     with pytest.raises(ValueError, match="--name '../x'"):
         experiment.run_name(experiment.TrainingConfig(model="m", framework="pytorch", name="../x"), profile)
+    indices = experiment.TrainingConfig(model="resnet50_segnet", framework="pytorch", indices=True)
+    assert experiment.run_name(indices, profile) == "resnet50_segnet-pytorch-quick-indices"
+
+
+def test_indices_are_an_option_of_resnet50_segnet_only():
+    experiment.check_config(experiment.TrainingConfig(model="resnet50_segnet", framework="pytorch", indices=True))
+    with pytest.raises(ValueError, match="--indices is not an option of segnet_small; only resnet50_segnet"):
+        experiment.check_config(experiment.TrainingConfig(model="segnet_small", framework="pytorch", indices=True))
 
 
 def test_output_dir_under_a_file_fails_before_training(tmp_path, capsys):
