@@ -161,23 +161,70 @@ def load_results(
 
 
 def provenance_line(record: Mapping[str, Any]) -> str:
-    """Where a result comes from, on two lines that fit a book page (88 characters).
+    """Where a result comes from, on lines that fit a book page (88 characters).
 
     Example::
 
         fcn8s-pytorch-standard: commit 1c12c22a, cpu: x86_64 (2 cores), 2026-11-22
           367 training images, width 32, 15 epochs, adam lr 0.001, 61.2 s per epoch
+          recipe: flip+scale+color, cosine
+
+    The third line comes with runs that record their recipe (:func:`recipe`).
     """
     p = record.get("provenance", {})
     width = "" if p.get("width") is None else f"width {p['width']}, "
     date = str(p.get("date_utc"))[:10]
-    return (
+    line = (
         f"{record.get('model')}-{record.get('framework')}-{record.get('profile')}: "
         f"commit {str(p.get('git_commit'))[:8]}{' (uncommitted changes)' if p.get('git_dirty') else ''}, "
         f"{p.get('device')}, {date}\n"
         f"  {p.get('num_train_images')} training images, {width}{p.get('epochs')} epochs, "
         f"{p.get('optimizer')} lr {p.get('learning_rate')}, {p.get('seconds_per_epoch')} s per epoch"
     )
+    if p.get("augment") is not None:
+        line += f"\n  recipe: {recipe(record)}"
+    return line
+
+
+def recipe(record: Mapping[str, Any]) -> str:
+    """A run's training recipe in words, e.g. ``"flip+scale+color, cosine"`` or ``"no augmentation, constant"``.
+
+    Runs made before the recipe was recorded trained without augmentation at a constant learning rate.
+    """
+    p = record.get("provenance", {})
+    augment = p.get("augment") or "none"
+    words = ["no augmentation" if augment == "none" else augment, p.get("schedule") or "constant"]
+    if p.get("precision") not in (None, "float32"):
+        words.append(str(p["precision"]))
+    if p.get("indices"):
+        words.append("indices")
+    return ", ".join(words)
+
+
+def split_rows(records: Sequence[Mapping[str, Any]], splits: Sequence[str] = ("test", "val")) -> list[dict[str, Any]]:
+    """Table rows, one per (record, split), every ``splits[0]`` row first: CamVid tables lead with test.
+
+    Args:
+        records: result records (``load_results``).
+        splits: the splits to show, in order; a record without a split gives no row for it.
+
+    Returns:
+        Dicts with ``model``, ``framework``, ``profile``, ``split``, ``size`` (``"96x128"``), ``epochs``,
+        ``recipe`` (:func:`recipe`), ``name`` and ``scores`` (that split's scores), for ``format_table``.
+    """
+    rows = []
+    for split in splits:
+        for record in records:
+            if split not in record.get("splits", {}):
+                continue
+            p = record.get("provenance", {})
+            height, width = p.get("image_size", ("?", "?"))
+            rows.append({"model": record.get("model"), "framework": record.get("framework"),
+                         "profile": record.get("profile"), "split": split, "size": f"{height}x{width}",
+                         "epochs": p.get("epochs"), "recipe": recipe(record),
+                         "name": record.get("name") or Path(str(record.get("path", ""))).stem,
+                         "scores": record["splits"][split]})
+    return rows
 
 
 def _lookup(record: Mapping[str, Any], dotted: str) -> Any:

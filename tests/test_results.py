@@ -106,7 +106,28 @@ def test_provenance_line_names_the_run_and_its_settings():
     assert "367 training images, width 32, 15 epochs, adam lr 0.001, 61.5 s per epoch" in line
     record["provenance"].update(git_dirty=True, width=None)
     line = results.provenance_line(record)
-    assert "(uncommitted changes)" in line and "width" not in line
+    assert "(uncommitted changes)" in line and "width" not in line and "recipe" not in line
+    record["provenance"].update(augment="flip+scale+color", schedule="cosine", indices=True)
+    assert results.provenance_line(record).splitlines()[2] == "  recipe: flip+scale+color, cosine, indices"
+
+
+def test_recipe_of_runs_made_before_recipes_were_recorded():
+    assert results.recipe({"provenance": {"epochs": 15}}) == "no augmentation, constant"
+    assert results.recipe({"provenance": {"augment": "flip", "schedule": "cosine", "precision": "bfloat16"}}) == (
+        "flip, cosine, bfloat16")
+
+
+def test_split_rows_lead_with_test_and_label_every_split():
+    def record(model, splits):
+        return {"model": model, "framework": "pytorch", "profile": "standard", "path": f"/r/{model}.json",
+                "provenance": {"image_size": [96, 128], "epochs": 40, "augment": "none", "schedule": "cosine"},
+                "splits": {split: {"mean_iou": 0.5} for split in splits}}
+
+    rows = results.split_rows([record("a", ["val", "test"]), record("b", ["val"]), record("c", ["test", "val"])])
+    assert [(row["model"], row["split"]) for row in rows] == [("a", "test"), ("c", "test"), ("a", "val"),
+                                                              ("b", "val"), ("c", "val")]
+    assert rows[0]["size"] == "96x128" and rows[0]["recipe"] == "no augmentation, cosine" and rows[0]["name"] == "a"
+    assert [row["split"] for row in results.split_rows([record("a", ["val", "test"])], splits=("val",))] == ["val"]
 
 
 def test_provenance_takes_the_commit_a_remote_caller_names(monkeypatch):
