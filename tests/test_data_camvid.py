@@ -231,3 +231,16 @@ def test_real_weights_match_the_tutorial_except_sign_symbol(real_train_masks):
 def test_real_files_match_recorded_digests():
     for split in SPLIT_DIGESTS:
         assert split_digest(REAL_ROOT, split) == SPLIT_DIGESTS[split]
+
+
+def test_drive_counts_read_the_drive_from_each_file_name(tmp_path):
+    from segdemo.data.camvid import drive_counts
+
+    write_camvid(tmp_path, "val", count=3)
+    listing = tmp_path / "val.txt"
+    # Two frames of one drive, one of another, as CamVid names them.
+    for old, new in [("seq_000", "0016E5_07959"), ("seq_001", "0016E5_07961"), ("seq_002", "Seq05VD_f00000")]:
+        for folder in ("val", "valannot"):
+            (tmp_path / folder / f"{old}.png").rename(tmp_path / folder / f"{new}.png")
+        listing.write_text(listing.read_text().replace(old, new))
+    assert drive_counts(tmp_path, "val") == {"0016E5": 2, "Seq05VD": 1}

@@ -196,6 +196,25 @@ def read_listing(root: Path, split: str) -> list[tuple[Path, Path]]:
     return pairs
 
 
+def drive_counts(root: str | os.PathLike, split: str) -> dict[str, int]:
+    """Frames per drive in one split: CamVid file names start with their drive (``0016E5_07959.png``).
+
+    Val is one drive that also gives training frames, which is why val flatters a model and the paper
+    reports test; chapter 5 prints these counts for every split.
+
+    Returns:
+        ``{drive: number of frames}``, drives in order of first appearance in ``<split>.txt``.
+
+    Raises:
+        FileNotFoundError, ValueError: as :func:`read_listing`.
+    """
+    counts: dict[str, int] = {}
+    for image_path, _ in read_listing(Path(root), split):
+        drive = image_path.name.split("_")[0]
+        counts[drive] = counts.get(drive, 0) + 1
+    return counts
+
+
 JUNK_FILE_NAMES = frozenset({"Thumbs.db", "desktop.ini"})
 """Files operating systems drop into folders by themselves; verification ignores them, and hidden files."""
 
