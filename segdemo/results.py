@@ -189,10 +189,11 @@ def provenance_line(record: Mapping[str, Any]) -> str:
 def recipe(record: Mapping[str, Any]) -> str:
     """A run's training recipe in words, e.g. ``"flip+scale+color, cosine"`` or ``"no augmentation, constant"``.
 
-    Runs made before the recipe was recorded trained without augmentation at a constant learning rate.
+    Runs made before the recipe was recorded trained without augmentation at a constant learning rate. The GPU
+    sweep (``segdemo.torch.sweep``) records its own augmentation in words, under ``augmentation``.
     """
     p = record.get("provenance", {})
-    augment = p.get("augment") or "none"
+    augment = p.get("augment") or p.get("augmentation") or "none"
     words = ["no augmentation" if augment == "none" else augment, p.get("schedule") or "constant"]
     if p.get("precision") not in (None, "float32"):
         words.append(str(p["precision"]))
@@ -210,7 +211,8 @@ def split_rows(records: Sequence[Mapping[str, Any]], splits: Sequence[str] = ("t
 
     Returns:
         Dicts with ``model``, ``framework``, ``profile``, ``split``, ``size`` (``"96x128"``), ``epochs``,
-        ``recipe`` (:func:`recipe`), ``name`` and ``scores`` (that split's scores), for ``format_table``.
+        ``recipe`` (:func:`recipe`), ``name``, ``scores`` (that split's scores) and ``provenance`` (the
+        record's), for ``format_table``.
     """
     rows = []
     for split in splits:
@@ -223,7 +225,7 @@ def split_rows(records: Sequence[Mapping[str, Any]], splits: Sequence[str] = ("t
                          "profile": record.get("profile"), "split": split, "size": f"{height}x{width}",
                          "epochs": p.get("epochs"), "recipe": recipe(record),
                          "name": record.get("name") or Path(str(record.get("path", ""))).stem,
-                         "scores": record["splits"][split]})
+                         "scores": record["splits"][split], "provenance": p})
     return rows
 
 
