@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--model", required=True,
                        help="model name, e.g. encoder_decoder, segnet_small, segnet_basic, segnet, "
-                            "resnet50_segnet, fcn32s, fcn16s, fcn8s")
+                            "resnet50_segnet, fcn32s, fcn16s, fcn8s, unet")
     train.add_argument("--framework", required=True, choices=experiment.FRAMEWORKS, help="which implementation to train")
     train.add_argument("--data", default=None,
                        help="dataset: synthetic or camvid (default: the profile's; quick uses synthetic)")
@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="loss weights per class: median-frequency (default for segnet_basic and segnet, as in "
                             "the SegNet paper) or none (default for the other models)")
     train.add_argument("--width", type=_positive_int, default=None,
-                       help="channels of the first block, for encoder_decoder, segnet_small and the FCNs "
+                       help="channels of the first block, for encoder_decoder, segnet_small, the FCNs and unet "
                             "(default: the model's; FCNs: VGG16's 64)")
     train.add_argument("--indices", action="store_true",
                        help="resnet50_segnet only: give the decoder the encoder's pooling indices (stride-2 steps "

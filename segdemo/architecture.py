@@ -103,3 +103,36 @@ def check_resnet_segnet_options(encoder_level: int, indices: bool, full_resoluti
             "indices=True unpools every encoder pool, so the logits always have the input size; pass "
             "full_resolution=True (or indices=False for the article's half-resolution output)."
         )
+
+
+UNET_LEVELS = 4
+"""Encoder levels of the book's U-Net, each ending in a 2x2 max-pool: its output stride is 2 ** 4 = 16."""
+
+UNET_WIDTH = 32
+"""Channels of the U-Net's first level by default (the paper's 64 halved, for CPUs)."""
+
+UNET_INITIALISATION = (
+    "convolutions and up-convolutions He-normal on fan_out, biases zero; classifier normal(0, 0.01); "
+    "batch norms at identity"
+)
+"""How both frameworks initialise the U-Net: as the FCNs (:data:`FCN_INITIALISATION`), since the frameworks'
+defaults differ and a ported or retrained model should start from the same distribution in each."""
+
+
+def unet_channels(width: int = UNET_WIDTH) -> tuple[int, ...]:
+    """Channels of the U-Net's encoder levels and bottleneck: ``width`` doubled after every max-pool.
+
+    The decoder mirrors the encoder: decoder level ``k`` (deepest first) works at ``unet_channels(width)[-2 - k]``.
+
+    Args:
+        width: channels of the first level (the paper: 64).
+
+    Returns:
+        ``UNET_LEVELS + 1`` channel counts: ``width * 2**k`` for k = 0..4, the last being the bottleneck's.
+
+    Example:
+        >>> unet_channels(32)
+        (32, 64, 128, 256, 512)
+    """
+    check_width(width)
+    return tuple(width * 2**level for level in range(UNET_LEVELS + 1))

@@ -45,10 +45,10 @@ CLASS_WEIGHTINGS = ("none", "median-frequency")
 """Values of ``--class-weights``."""
 
 MODEL_NAMES = ("encoder_decoder", "segnet_small", "segnet_basic", "segnet", "resnet50_segnet", "fcn32s", "fcn16s",
-               "fcn8s")
+               "fcn8s", "unet")
 """Values of ``--model``: the keys of ``segdemo.<framework>.MODEL_BUILDERS`` (a test keeps them equal)."""
 
-WIDTH_MODELS = ("encoder_decoder", "segnet_small", "fcn32s", "fcn16s", "fcn8s")
+WIDTH_MODELS = ("encoder_decoder", "segnet_small", "fcn32s", "fcn16s", "fcn8s", "unet")
 """Models whose builder takes ``width``."""
 
 INDICES_MODELS = ("resnet50_segnet",)
@@ -93,7 +93,7 @@ class TrainingConfig:
         learning_rate: step size.
         class_weights: ``"none"`` or ``"median-frequency"``; ``None``: the model's default.
         width: channels of the first block, for models that take one (``encoder_decoder``,
-            ``segnet_small``, ``fcn32s``, ``fcn16s``, ``fcn8s``).
+            ``segnet_small``, ``fcn32s``, ``fcn16s``, ``fcn8s``, ``unet``).
         indices: give the decoder the encoder's pooling indices, for models that take the option
             (``resnet50_segnet``); the run's name then ends in ``-indices``.
         seed: seeds the model's initial weights, the shuffles and dropout.

@@ -211,8 +211,8 @@ def split_rows(records: Sequence[Mapping[str, Any]], splits: Sequence[str] = ("t
 
     Returns:
         Dicts with ``model``, ``framework``, ``profile``, ``split``, ``size`` (``"96x128"``), ``epochs``,
-        ``recipe`` (:func:`recipe`), ``name``, ``scores`` (that split's scores) and ``provenance`` (the
-        record's), for ``format_table``.
+        ``recipe`` (:func:`recipe`), ``name``, ``class_weighting``, ``scores`` (that split's scores) and
+        ``provenance`` (the record's), for ``format_table``.
     """
     rows = []
     for split in splits:
@@ -225,6 +225,7 @@ def split_rows(records: Sequence[Mapping[str, Any]], splits: Sequence[str] = ("t
                          "profile": record.get("profile"), "split": split, "size": f"{height}x{width}",
                          "epochs": p.get("epochs"), "recipe": recipe(record),
                          "name": record.get("name") or Path(str(record.get("path", ""))).stem,
+                         "class_weighting": record.get("class_weighting"),
                          "scores": record["splits"][split], "provenance": p})
     return rows
 
@@ -314,6 +315,18 @@ def describe_device(framework: str | None = None) -> str:
         if gpus:
             return f"gpu: {gpus[0].name}"
     return f"cpu: {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (e.g. ``"AMD EPYC 9B14"``), else ``platform.processor()``,
+    else ``"unknown"``: benchmarks record it, since their numbers hold for one CPU only."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def provenance(framework: str | None = None) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from segdemo.convert import torch_to_keras
 from segdemo.tensorflow import models as keras_models
 from segdemo.torch import models as torch_models
 
-SMALL_ARGUMENTS = {"encoder_decoder": {"width": 4}, "segnet_small": {"width": 4}}
+SMALL_ARGUMENTS = {"encoder_decoder": {"width": 4}, "segnet_small": {"width": 4}, "unet": {"width": 4}}
 NUM_CLASSES = 3
 TOLERANCE = 1e-4
 
@@ -79,6 +79,50 @@ def test_ported_keras_model_gives_the_same_logits(name, arguments):
     # The comparison means something only if the logits vary well above the tolerance.
     assert torch_logits.std() > 1000 * TOLERANCE
     assert np.abs(keras_logits - torch_logits).max() <= TOLERANCE
+
+
+def test_ported_unet_gives_the_same_logits_at_another_odd_size():
+    # 35x47 pads to 48x48 in both frameworks; width 8 so every decoder level sees distinct skip channels.
+    torch.manual_seed(0)
+    torch_model = torch_models.unet(NUM_CLASSES, width=8)
+    images = np.random.default_rng(1).random((2, 35, 47, 3), dtype=np.float32)
+    randomise(torch_model, torch.from_numpy(images).permute(0, 3, 1, 2))
+    torch_model.eval()
+    keras_model = keras_models.unet(NUM_CLASSES, width=8)
+    torch_to_keras(torch_model, keras_model)
+    with torch.no_grad():
+        torch_logits = torch_model(torch.from_numpy(images).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
+    keras_logits = np.asarray(keras_model(images, training=False))
+    assert keras_logits.shape == torch_logits.shape == (2, 35, 47, NUM_CLASSES)
+    assert torch_logits.std() > 1000 * TOLERANCE
+    assert np.abs(keras_logits - torch_logits).max() <= TOLERANCE
+
+
+def unet_parameter_count(width: int, num_classes: int) -> tuple[int, int]:
+    """(trainable, batch-norm moving statistics) of the U-Net, counted from its layout by hand."""
+    channels = [width * 2**level for level in range(5)]
+    trainable, batch_norm_channels = 0, 0
+    for in_channels, out_channels in zip([3, *channels[:-1]], channels):  # encoder levels and bottleneck
+        trainable += 9 * in_channels * out_channels + 9 * out_channels * out_channels  # two 3x3 convs, no bias
+        batch_norm_channels += 2 * out_channels
+    for in_channels, out_channels in zip(channels[:0:-1], channels[-2::-1]):  # decoder levels, deepest first
+        trainable += 4 * in_channels * out_channels + out_channels  # 2x2 up-convolution with bias
+        trainable += 9 * 2 * out_channels * out_channels + 9 * out_channels * out_channels  # after the concat
+        batch_norm_channels += 2 * out_channels
+    trainable += width * num_classes + num_classes  # 1x1 classifier
+    return trainable + 2 * batch_norm_channels, 2 * batch_norm_channels
+
+
+@pytest.mark.parametrize("width", [4, 8, 32])
+def test_unet_parameter_counts_agree_and_follow_the_width(width):
+    trainable, moving_statistics = unet_parameter_count(width, 11)
+    torch_model = torch_models.unet(11, width=width)
+    keras_model = keras_models.unet(11, width=width)
+    assert sum(parameter.numel() for parameter in torch_model.parameters()) == trainable
+    assert sum(int(np.prod(weight.shape)) for weight in keras_model.trainable_weights) == trainable
+    assert keras_model.count_params() == trainable + moving_statistics
+    if width == 32:
+        assert trainable == 7_763_371  # the number the builders' docstrings state
 
 
 def test_mismatching_widths_name_the_first_layer():

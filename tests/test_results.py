@@ -172,3 +172,8 @@ def test_committed_result_files_without_per_class_accuracy_still_load_and_tabula
 def test_result_path_takes_a_run_name(tmp_path):
     assert results.result_path(tmp_path, "camvid", "fcn8s", "pytorch", "standard", name="debug") == (
         tmp_path / "camvid" / "debug.json")
+
+
+def test_cpu_model_is_a_name():
+    name = results.cpu_model()
+    assert isinstance(name, str) and name and "\n" not in name

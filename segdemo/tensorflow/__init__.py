@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "fcn32s": "models",
     "fcn16s": "models",
     "fcn8s": "models",
+    "unet": "models",
     "MODEL_BUILDERS": "models",
     "build_model": "models",
     # Training and evaluation.

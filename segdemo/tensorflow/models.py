@@ -19,6 +19,7 @@ import keras
 from .fcn import fcn8s, fcn16s, fcn32s
 from .resnet_segnet import resnet50_segnet
 from .segnets import encoder_decoder, segnet, segnet_basic, segnet_small
+from .unets import unet
 
 __all__ = [
     "MODEL_BUILDERS",
@@ -31,6 +32,7 @@ __all__ = [
     "segnet",
     "segnet_basic",
     "segnet_small",
+    "unet",
 ]
 
 MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {
@@ -42,6 +44,7 @@ MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "fcn32s": fcn32s,
     "fcn16s": fcn16s,
     "fcn8s": fcn8s,
+    "unet": unet,
 }
 
 

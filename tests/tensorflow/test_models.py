@@ -6,7 +6,7 @@ import pytest
 
 from segdemo.tensorflow import models
 
-SMALL_ARGUMENTS = {"encoder_decoder": {"width": 4}, "segnet_small": {"width": 4}}
+SMALL_ARGUMENTS = {"encoder_decoder": {"width": 4}, "segnet_small": {"width": 4}, "unet": {"width": 4}}
 NUM_CLASSES = 3
 
 
@@ -97,7 +97,7 @@ def test_models_train_in_fit_with_unknown_sizes():
 
 def test_unknown_model_name_lists_the_valid_ones():
     with pytest.raises(ValueError, match="segnet_small"):
-        models.build_model("unet", NUM_CLASSES)
+        models.build_model("segnett", NUM_CLASSES)
 
 
 @pytest.mark.parametrize("bad", [1, 0, 2.5, True])

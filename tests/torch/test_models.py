@@ -6,7 +6,7 @@ import torch
 from segdemo.torch import fcn, models
 
 # Small widths where the builder has one; the VGG16/ResNet50 models keep their real widths.
-SMALL_ARGUMENTS = {"encoder_decoder": {"width": 4}, "segnet_small": {"width": 4}}
+SMALL_ARGUMENTS = {"encoder_decoder": {"width": 4}, "segnet_small": {"width": 4}, "unet": {"width": 4}}
 NUM_CLASSES = 3
 
 
@@ -49,9 +49,9 @@ def test_nhwc_input_is_refused_with_a_hint(built, name):
 
 def test_output_strides():
     expected = {"encoder_decoder": 16, "segnet_small": 16, "segnet_basic": 16, "resnet50_segnet": 16,
-                "segnet": 32, "fcn32s": 32, "fcn16s": 32, "fcn8s": 32}
+                "segnet": 32, "fcn32s": 32, "fcn16s": 32, "fcn8s": 32, "unet": 16}
     assert set(expected) == set(models.MODEL_BUILDERS)
-    for name in ("encoder_decoder", "segnet_small", "segnet_basic"):
+    for name in ("encoder_decoder", "segnet_small", "segnet_basic", "unet"):
         assert models.build_model(name, NUM_CLASSES).output_stride == expected[name]
 
 
@@ -116,7 +116,7 @@ def test_linear_to_conv_weight_is_equivalent():
 
 def test_unknown_model_name_lists_the_valid_ones():
     with pytest.raises(ValueError, match="segnet_small"):
-        models.build_model("unet", NUM_CLASSES)
+        models.build_model("segnett", NUM_CLASSES)
 
 
 @pytest.mark.parametrize("bad", [1, 0, 2.5, True])
