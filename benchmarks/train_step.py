@@ -87,6 +87,7 @@ if str(REPOSITORY) not in sys.path:  # run as a script from a checkout, the pack
 
 from segdemo.data.camvid import CLASS_NAMES, TUTORIAL_CLASS_WEIGHTS  # noqa: E402
 from segdemo.files import atomic_path  # noqa: E402
+from segdemo.results import cpu_model  # noqa: E402
 from segdemo.training import ADAM_BETAS, ADAM_EPSILON, IGNORE_INDEX, images_to_float  # noqa: E402
 
 DEFAULT_OUTPUT = REPOSITORY / "results" / "benchmarks" / "train_step.json"
@@ -110,16 +111,6 @@ SEED = 0
 
 # ----------------------------------------------------------------------------------------------------------
 # Machine and provenance
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def physical_cores() -> int:
@@ -798,7 +789,7 @@ def main(argv: list[str] | None = None) -> int:
     record["provenance"] = {
         "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "platform": platform.platform(),
-        "cpu": cpu_name(),
+        "cpu": cpu_model(),
         "cpu_flags": cpu_flags(),
         "cpu_count": os.cpu_count(),
         "physical_cores": physical_cores(),

@@ -42,6 +42,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from segdemo.results import cpu_model  # noqa: E402
+
 REPOSITORY = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPOSITORY / "results" / "benchmarks" / "unpool.json"
 FULL_SHAPE = (8, 90, 120, 64)  # pooled (N, h, w, C); a SegNet decoder level at a quarter of 360x480
@@ -64,16 +66,6 @@ def interleaved_medians_ms(functions: dict[str, Callable[[], object]], repeats: 
             function()
             times[name].append(time.perf_counter() - start)
     return {name: 1000.0 * statistics.median(values) for name, values in times.items()}
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def git_commit() -> str:
@@ -216,7 +208,7 @@ def run(shape: tuple[int, int, int, int], repeats: int) -> dict:
         "provenance": {
             "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "platform": platform.platform(),
-            "cpu": cpu_name(),
+            "cpu": cpu_model(),
             "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "python": platform.python_version(),
