@@ -186,17 +186,31 @@ def provenance_line(record: Mapping[str, Any]) -> str:
     return line
 
 
+def _keywords(text: str, words: Sequence[str]) -> str:
+    """The ``words`` that ``text`` mentions, joined by ``+``; ``text`` itself when it mentions none."""
+    found = [word for word in words if word in text]
+    return "+".join(found) if found else text
+
+
 def recipe(record: Mapping[str, Any]) -> str:
-    """A run's training recipe in words, e.g. ``"flip+scale+color, cosine"`` or ``"no augmentation, constant"``.
+    """A run's training recipe in a few words, e.g. ``"flip+scale+color, cosine"``.
 
     Runs made before the recipe was recorded trained without augmentation at a constant learning rate. The GPU
-    sweep (``segdemo.torch.sweep``) records its own augmentation in words, under ``augmentation``.
+    sweep (``segdemo.torch.sweep``) describes its recipe in sentences (``augmentation``, ``schedule``,
+    ``precision``); they are shortened to their key words (``"zoom+flip+brightness, warm-up+cosine,
+    bfloat16"``) so a table stays readable, and the provenance keeps the sentences.
     """
     p = record.get("provenance", {})
-    augment = p.get("augment") or p.get("augmentation") or "none"
-    words = ["no augmentation" if augment == "none" else augment, p.get("schedule") or "constant"]
+    if p.get("augment"):
+        augment = p["augment"]
+    elif p.get("augmentation"):
+        augment = _keywords(p["augmentation"], ("zoom", "scale", "flip", "brightness", "color"))
+    else:
+        augment = "none"
+    words = ["no augmentation" if augment == "none" else augment,
+             _keywords(p.get("schedule") or "constant", ("warm-up", "cosine"))]
     if p.get("precision") not in (None, "float32"):
-        words.append(str(p["precision"]))
+        words.append(str(p["precision"]).split()[0])
     if p.get("indices"):
         words.append("indices")
     return ", ".join(words)

@@ -115,8 +115,10 @@ def test_recipe_of_runs_made_before_recipes_were_recorded():
     assert results.recipe({"provenance": {"epochs": 15}}) == "no augmentation, constant"
     assert results.recipe({"provenance": {"augment": "flip", "schedule": "cosine", "precision": "bfloat16"}}) == (
         "flip, cosine, bfloat16")
-    gpu_sweep = {"augmentation": "zoom 0.8-1.5, flips", "schedule": "cosine decay to 0", "precision": "bfloat16 autocast"}
-    assert results.recipe({"provenance": gpu_sweep}) == "zoom 0.8-1.5, flips, cosine decay to 0, bfloat16 autocast"
+    gpu_sweep = {"augmentation": "zoom 0.8-1.5 with random shift, horizontal flips, brightness +-0.2",
+                 "schedule": "linear warm-up over 3% of steps, cosine decay to 0", "precision": "bfloat16 autocast"}
+    assert results.recipe({"provenance": gpu_sweep}) == "zoom+flip+brightness, warm-up+cosine, bfloat16"
+    assert results.recipe({"provenance": {"augmentation": "mixup", "schedule": "step"}}) == "mixup, step"
 
 
 def test_split_rows_lead_with_test_and_label_every_split():
