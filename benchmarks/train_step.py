@@ -141,6 +141,21 @@ def cpu_flags(names: tuple[str, ...] = ("avx2", "avx512f", "avx512_bf16", "amx_b
     return {name: name in flags for name in names}
 
 
+BFLOAT16_VARIANTS = ("bfloat16_autocast", "mixed_bfloat16")
+
+
+def bfloat16_skip_reason(flags: dict[str, bool], forced: bool) -> str | None:
+    """Why the bfloat16 variants are not timed on this CPU, or ``None`` when they are.
+
+    Without ``avx512_bf16`` or ``amx_bf16`` bfloat16 arithmetic is emulated: on a 2-core AVX2 CPU one SegNet-Basic
+    step took minutes instead of about a second, so timing it would hold the benchmark for an hour.
+    """
+    if forced or flags.get("avx512_bf16") or flags.get("amx_bf16"):
+        return None
+    return ("this CPU has no bfloat16 instructions (neither avx512_bf16 nor amx_bf16 in /proc/cpuinfo), so a "
+            "bfloat16 step is emulated and takes minutes; pass --bfloat16-anyway to time it")
+
+
 def load_average() -> list[float] | None:
     try:
         return [round(value, 2) for value in os.getloadavg()]
@@ -621,13 +636,16 @@ def best_adoptable(summary: dict[str, dict]) -> str | None:
 
 def benchmark_model(model_name: str, framework: str, *, size: tuple[int, int], batch_size: int, quick: bool,
                     compile_model: bool, warmup: int, steps: int, slow_seconds: float, slow_steps: int,
-                    odd_size: tuple[int, int], compile_slow: bool) -> dict:
+                    odd_size: tuple[int, int], compile_slow: bool, bfloat16_skip: str | None = None) -> dict:
     images, masks = fixed_batch(batch_size, size)
     load_before, started = load_average(), time.perf_counter()
     if framework == "pytorch":
         variants, notes, cleanup = torch_variants(model_name, images, masks, quick=quick, compile_model=compile_model)
     else:
         variants, notes, cleanup = tensorflow_variants(model_name, images, masks, quick=quick)
+    for variant in variants:
+        if bfloat16_skip and variant.name in BFLOAT16_VARIANTS:
+            variant.record.update(status="skipped", reason=bfloat16_skip)
     try:
         slow, floor = check_variants(variants, slow_seconds=slow_seconds, compile_slow=compile_slow)
         rounds = slow_steps if slow else steps
@@ -720,6 +738,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="include torch.compile (default: yes, except with --quick)")
     parser.add_argument("--compile-slow", action="store_true",
                         help="also compile slow models (minutes each), which are otherwise skipped")
+    parser.add_argument("--bfloat16-anyway", action="store_true",
+                        help="time the bfloat16 variants even on a CPU without bfloat16 instructions (minutes a step)")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: {QUICK_SIZE[0]}x{QUICK_SIZE[1]}, batch {QUICK_BATCH}, width {QUICK_WIDTH}, 2 steps")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"JSON file (default {DEFAULT_OUTPUT})")
@@ -782,7 +802,8 @@ def main(argv: list[str] | None = None) -> int:
             result = benchmark_model(
                 model_name, framework, size=size, batch_size=batch_size, quick=args.quick, compile_model=compile_model,
                 warmup=warmup, steps=steps, slow_seconds=args.slow_seconds, slow_steps=args.slow_steps,
-                odd_size=QUICK_ODD_SIZE if args.quick else ODD_SIZE, compile_slow=args.compile_slow)
+                odd_size=QUICK_ODD_SIZE if args.quick else ODD_SIZE, compile_slow=args.compile_slow,
+                bfloat16_skip=bfloat16_skip_reason(cpu_flags(), args.bfloat16_anyway))
             if "sizes" in result:
                 record["xla_sizes"][model_name] = result.pop("sizes")
             record["models"][model_name][framework] = result

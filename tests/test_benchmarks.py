@@ -108,9 +108,28 @@ def test_train_step_benchmark_quick_run_writes_a_consistent_record(tmp_path):
     assert frameworks["pytorch"]["variants"]["compiled"]["status"] == "skipped"
     assert "MaxPoolWithArgmax" in frameworks["tensorflow"]["variants"]["jit_compile_nondeterministic"]["reason"]
     assert record["provenance"]["cpu_flags"] or sys.platform != "linux"
+    flags = record["provenance"]["cpu_flags"]
+    if not (flags.get("avx512_bf16") or flags.get("amx_bf16")):
+        # Emulated bfloat16 takes minutes a step at the standard size: not timed, and the record says why.
+        for framework, name in (("pytorch", "bfloat16_autocast"), ("tensorflow", "mixed_bfloat16")):
+            variant = frameworks[framework]["variants"][name]
+            assert variant["status"] == "skipped" and "--bfloat16-anyway" in variant["reason"]
     sizes = record["xla_sizes"]["segnet_basic"]["jit_compile_nondeterministic"]
     assert set(sizes) == {"35x37"}
     assert not any(entry["runs"] for entry in sizes.values())
+
+
+def test_bfloat16_variants_are_timed_only_with_bfloat16_instructions_or_when_forced():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_step_benchmark", REPOSITORY / "benchmarks" / "train_step.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    avx2_only = {"avx2": True, "avx512f": False, "avx512_bf16": False, "amx_bf16": False}
+    assert "--bfloat16-anyway" in module.bfloat16_skip_reason(avx2_only, forced=False)
+    assert module.bfloat16_skip_reason(avx2_only, forced=True) is None
+    assert module.bfloat16_skip_reason({**avx2_only, "avx512_bf16": True}, forced=False) is None
+    assert module.bfloat16_skip_reason({**avx2_only, "amx_bf16": True}, forced=False) is None
 
 
 def test_train_step_benchmark_refuses_bad_arguments_before_any_work(tmp_path):
