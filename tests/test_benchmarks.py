@@ -141,3 +141,57 @@ def test_train_step_benchmark_refuses_bad_arguments_before_any_work(tmp_path):
     assert completed.returncode == 2
     assert "--steps must be at least 1, got 0" in completed.stderr
     assert not output.exists()
+
+
+def run_inference_benchmark(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPOSITORY / "benchmarks" / "inference.py"), *arguments],
+        capture_output=True, text=True, timeout=300,
+    )
+
+
+def test_inference_benchmark_quick_run_writes_a_consistent_record(tmp_path):
+    from segdemo.experiment import MODEL_NAMES, WIDTH_MODELS
+
+    output = tmp_path / "inference.json"
+    completed = run_inference_benchmark("--quick", "--output", str(output), "--note", "smoke test")
+    assert completed.returncode == 0, completed.stderr
+    assert "logits agree" in completed.stdout  # the table
+    record = json.loads(output.read_text())
+    assert record["quick"] is True and record["batch_size"] == 1 and record["num_classes"] == 11
+    assert record["repeats"] == 2 and record["note"] == "smoke test"
+    assert {"date_utc", "cpu", "cpu_flags", "physical_cores", "torch_threads", "load_average_start",
+            "load_average_end", "wall_seconds", "python", "numpy", "torch", "tensorflow", "keras", "git_commit",
+            "git_dirty", "command"} <= set(record["provenance"])
+    sizes = {f"{height}x{width}" for height, width in record["image_sizes"]}
+    assert sizes == {"32x32"}
+    assert list(record["models"]) == list(MODEL_NAMES)  # every model of the book, in the registry's order
+    for name, entry in record["models"].items():
+        assert entry["builder_arguments"] == ({"width": 4} if name in WIDTH_MODELS else {}), name
+        assert entry["parameters"]["pytorch"] == entry["parameters"]["tensorflow"] > 0, name
+        assert entry["parity"]["logits_agree"] is True, (name, entry["parity"])
+        assert entry["parity"]["logits_shape_nhwc"] == [1, 32, 32, 11]
+        assert set(entry["sizes"]) == sizes
+        for size, timing in entry["sizes"].items():
+            assert set(timing) == {"pytorch", "tensorflow", "keras_over_pytorch"}
+            for framework in ("pytorch", "tensorflow"):
+                result = timing[framework]
+                assert len(result["times_ms"]) == 2 and all(value > 0 for value in result["times_ms"])
+                assert 0 < result["min_ms"] <= result["median_ms"], (name, size, framework)
+                assert result["first_call_ms"] > 0
+            # Every ratio is Keras / PyTorch of the recorded medians (or minima), up to their rounding.
+            for statistic, key in (("median", "median_ms"), ("min", "min_ms")):
+                expected = timing["tensorflow"][key] / timing["pytorch"][key]
+                assert math.isclose(timing["keras_over_pytorch"][statistic], expected, rel_tol=1e-3, abs_tol=1e-3), (
+                    name, size, statistic)
+
+
+def test_inference_benchmark_refuses_bad_arguments_before_any_work(tmp_path):
+    output = tmp_path / "inference.json"
+    completed = run_inference_benchmark("--quick", "--models", "segnett", "--output", str(output))
+    assert completed.returncode == 2
+    assert "unknown model(s) segnett" in completed.stderr
+    completed = run_inference_benchmark("--repeats", "0", "--output", str(output))
+    assert completed.returncode == 2
+    assert "--repeats must be at least 1, got 0" in completed.stderr
+    assert not output.exists()
