@@ -110,11 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "resnet50_segnet, fcn32s, fcn16s, fcn8s, unet")
     train.add_argument("--framework", required=True, choices=experiment.FRAMEWORKS, help="which implementation to train")
     train.add_argument("--data", default=None,
-                       help="dataset: synthetic or camvid (default: the profile's; quick uses synthetic)")
+                       help="dataset, e.g. synthetic, camvid or pets (default: the profile's; quick uses "
+                            "synthetic)")
     train.add_argument("--profile", default=None, choices=[*profiles.PROFILES, "auto"],
                        help=f"image size, batch size, epochs and data caps (default: ${profiles.ENVIRONMENT_VARIABLE} or quick)")
     train.add_argument("--data-dir", default=None,
-                       help="folder holding the dataset (default: $SEGDEMO_CAMVID_DIR, else the download cache)")
+                       help="folder holding the dataset (default: the dataset's variable, e.g. $SEGDEMO_CAMVID_DIR or "
+                            "$SEGDEMO_PETS_DIR, else the download cache)")
     train.add_argument("--epochs", type=_positive_int, default=None, help="number of epochs (default: the profile's)")
     train.add_argument("--batch-size", type=_positive_int, default=None, help="images per step (default: the profile's)")
     train.add_argument("--image-size", type=_image_size, default=None,
@@ -172,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
     evaluate.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to score (default test)")
     evaluate.add_argument("--data-dir", default=None,
-                          help="folder holding the dataset (default: $SEGDEMO_CAMVID_DIR, else the download cache)")
+                          help="folder holding the dataset (default: the dataset's variable, e.g. $SEGDEMO_CAMVID_DIR or "
+                            "$SEGDEMO_PETS_DIR, else the download cache)")
     evaluate.add_argument("--batch-size", type=_positive_int, default=None,
                           help="images per forward pass (default: the training batch size)")
     evaluate.add_argument("--max-images", type=_positive_int, default=None,

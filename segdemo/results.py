@@ -165,25 +165,28 @@ def provenance_line(record: Mapping[str, Any]) -> str:
 
     Example::
 
-        fcn8s-pytorch-standard: commit 1c12c22a, cpu: x86_64 (2 cores), 2026-11-22
-          367 training images, width 32, 15 epochs, adam lr 0.001, 61.2 s per epoch
-          recipe: flip+scale+color, cosine
+        fcn8s-pytorch-standard: commit 1c12c22a, 2026-11-22
+          cpu: x86_64 (2 cores), 367 training images, width 32, 15 epochs
+          adam lr 0.001, 61.2 s per epoch, recipe: flip+scale+color, cosine
 
-    The third line comes with runs that record their recipe (:func:`recipe`).
+    The recipe (:func:`recipe`) comes with runs that record it, on a line of its own when it does not fit.
     """
     p = record.get("provenance", {})
     width = "" if p.get("width") is None else f"width {p['width']}, "
     date = str(p.get("date_utc"))[:10]
-    line = (
+    lines = [
         f"{record.get('model')}-{record.get('framework')}-{record.get('profile')}: "
-        f"commit {str(p.get('git_commit'))[:8]}{' (uncommitted changes)' if p.get('git_dirty') else ''}, "
-        f"{p.get('device')}, {date}\n"
-        f"  {p.get('num_train_images')} training images, {width}{p.get('epochs')} epochs, "
-        f"{p.get('optimizer')} lr {p.get('learning_rate')}, {p.get('seconds_per_epoch')} s per epoch"
-    )
+        f"commit {str(p.get('git_commit'))[:8]}{' (uncommitted changes)' if p.get('git_dirty') else ''}, {date}",
+        f"  {p.get('device')}, {p.get('num_train_images')} training images, {width}{p.get('epochs')} epochs",
+        f"  {p.get('optimizer')} lr {p.get('learning_rate')}, {p.get('seconds_per_epoch')} s per epoch",
+    ]
     if p.get("augment") is not None:
-        line += f"\n  recipe: {recipe(record)}"
-    return line
+        with_recipe = f"{lines[-1]}, recipe: {recipe(record)}"
+        if len(with_recipe) <= 88:
+            lines[-1] = with_recipe
+        else:
+            lines.append(f"  recipe: {recipe(record)}")
+    return "\n".join(lines)
 
 
 def _keywords(text: str, words: Sequence[str]) -> str:

@@ -101,14 +101,31 @@ def test_provenance_line_names_the_run_and_its_settings():
                              "date_utc": "2026-11-22T01:00:00+00:00", "num_train_images": 367, "width": 32,
                              "epochs": 15, "optimizer": "adam", "learning_rate": 0.001, "seconds_per_epoch": 61.5}}
     line = results.provenance_line(record)
-    assert line.startswith("fcn8s-pytorch-standard: commit 01234567, cpu: x86_64 (2 cores), 2026-11-22")
-    assert all(len(part) <= 88 for part in line.splitlines())
-    assert "367 training images, width 32, 15 epochs, adam lr 0.001, 61.5 s per epoch" in line
+    assert line.splitlines() == [
+        "fcn8s-pytorch-standard: commit 01234567, 2026-11-22",
+        "  cpu: x86_64 (2 cores), 367 training images, width 32, 15 epochs",
+        "  adam lr 0.001, 61.5 s per epoch",
+    ]
     record["provenance"].update(git_dirty=True, width=None)
     line = results.provenance_line(record)
     assert "(uncommitted changes)" in line and "width" not in line and "recipe" not in line
     record["provenance"].update(augment="flip+scale+color", schedule="cosine", indices=True)
-    assert results.provenance_line(record).splitlines()[2] == "  recipe: flip+scale+color, cosine, indices"
+    line = results.provenance_line(record)
+    assert line.splitlines()[2] == "  adam lr 0.001, 61.5 s per epoch, recipe: flip+scale+color, cosine, indices"
+    record["provenance"].update(augment="zoom+flip+brightness+color", schedule="warm-up then cosine",
+                                precision="bfloat16 autocast")
+    line = results.provenance_line(record)
+    assert line.splitlines()[3] == "  recipe: zoom+flip+brightness+color, warm-up+cosine, bfloat16, indices"
+
+
+def test_provenance_lines_of_every_committed_result_fit_the_page():
+    records = [record for data in ("camvid", "pets")
+               for folder in (results.DEFAULT_RESULTS_DIR, results.DEFAULT_RESULTS_DIR / "ablation")
+               for record in results.load_results(data, folder)]
+    assert records
+    for record in records:
+        for part in results.provenance_line(record).splitlines():
+            assert len(part) <= 88, part
 
 
 def test_recipe_of_runs_made_before_recipes_were_recorded():
