@@ -138,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--indices", action="store_true",
                        help="resnet50_segnet only: give the decoder the encoder's pooling indices (stride-2 steps "
                             "become stride-1 steps and index-recording max-pools; chapter 7)")
+    train.add_argument("--dropout", type=float, default=None,
+                       help="encoder_decoder and segnet_small only: rate of the dropout before the decoder, in [0, 1) "
+                            "(default: the article's, 0 and 0.5; set both models to one rate to compare them in the "
+                            "indices alone; chapter 5)")
     train.add_argument("--seed", type=_seed, default=0,
                        help="seed of initial weights, shuffles and dropout, 0..2**32-1 (default 0)")
     train.add_argument("--augment", default=None,
@@ -350,6 +354,7 @@ def _training_config(arguments: argparse.Namespace) -> experiment.TrainingConfig
         class_weights=arguments.class_weights,
         width=arguments.width,
         indices=arguments.indices,
+        dropout=arguments.dropout,
         seed=arguments.seed,
         output_dir=arguments.output_dir,
         checkpoint_dir=arguments.checkpoint_dir,

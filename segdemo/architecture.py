@@ -5,6 +5,8 @@ Both frameworks build their layers from these numbers, so the two can never disa
 
 from __future__ import annotations
 
+import numbers
+
 # Output channels of VGG16's 13 convolutions, grouped by stage (one max-pool after each group).
 VGG16_STAGES: tuple[tuple[int, ...], ...] = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 
@@ -34,6 +36,57 @@ def check_width(width: int) -> None:
     """
     if isinstance(width, bool) or not isinstance(width, int) or width < 1:
         raise ValueError(f"width must be a positive integer, got {width!r}.")
+
+
+ARTICLE_DROPOUT: dict[str, float] = {"encoder_decoder": 0.0, "segnet_small": 0.5}
+"""Rate of the dropout before the decoder that the SegNet article (seed 000) gives each of its two models.
+
+Its SegNet applies ``Dropout(0.5)`` to the bottleneck and its encoder-decoder applies none, so its "indices help"
+comparison changes two things at once. The builders' ``dropout`` argument sets the rate of either model, so the
+two can be compared at the same rate; ``None`` keeps the rate of this table."""
+
+
+def check_dropout(dropout: float, name: str = "dropout") -> float:
+    """Checks a dropout rate and returns it as a float.
+
+    Args:
+        dropout: the probability of zeroing an activation in training; 0 turns dropout off.
+        name: how the error message calls the argument (``"--dropout"`` on the command line).
+
+    Returns:
+        ``float(dropout)``.
+
+    Raises:
+        ValueError: unless ``dropout`` is a number (not a bool) in [0, 1); the message names the value and
+            the valid range.
+
+    Example:
+        >>> check_dropout(0.5), check_dropout(0)
+        (0.5, 0.0)
+    """
+    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
+        raise ValueError(f"{name} must be a number in [0, 1) (0 turns dropout off), got {dropout!r}.")
+    return float(dropout)
+
+
+def article_dropout(model_name: str, dropout: float | None = None) -> float:
+    """The dropout rate before the decoder of ``encoder_decoder`` or ``segnet_small``.
+
+    Args:
+        model_name: ``"encoder_decoder"`` or ``"segnet_small"`` (a key of :data:`ARTICLE_DROPOUT`).
+        dropout: the rate asked for, checked by :func:`check_dropout`; ``None``: the article's rate.
+
+    Returns:
+        The rate as a float.
+
+    Raises:
+        ValueError: a bad ``dropout`` (see :func:`check_dropout`).
+
+    Example:
+        >>> article_dropout("segnet_small"), article_dropout("encoder_decoder"), article_dropout("segnet_small", 0)
+        (0.5, 0.0, 0.0)
+    """
+    return ARTICLE_DROPOUT[model_name] if dropout is None else check_dropout(dropout)
 
 
 def vgg16_stages(width: int = VGG16_WIDTH) -> tuple[tuple[int, ...], ...]:

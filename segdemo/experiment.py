@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from segdemo import profiles, results, training, validation
+from segdemo import architecture, profiles, results, training, validation
 from segdemo.files import atomic_path
 
 FRAMEWORKS = ("pytorch", "tensorflow")
@@ -53,6 +53,9 @@ WIDTH_MODELS = ("encoder_decoder", "segnet_small", "fcn32s", "fcn16s", "fcn8s", 
 
 INDICES_MODELS = ("resnet50_segnet",)
 """Models whose builder takes ``indices`` (pooling indices on or off; the article's SegNets always have them)."""
+
+DROPOUT_MODELS = tuple(architecture.ARTICLE_DROPOUT)
+"""Models whose builder takes ``dropout`` (the rate before the decoder): the SegNet article's two models."""
 
 OPTIMIZERS = training.OPTIMIZERS
 """Values of ``--optimizer``."""
@@ -72,7 +75,7 @@ CHECKPOINT_FILES = {"pytorch": "checkpoint.pt", "tensorflow": "checkpoint.npz"}
 
 RESUME_KEYS = ("model", "framework", "data", "profile", "num_classes", "image_size", "width", "seed", "batch_size",
                "optimizer", "learning_rate", "class_weighting", "max_train_images", "max_val_images", "augment",
-               "schedule", "precision", "indices")
+               "schedule", "precision", "indices", "dropout")
 """What ``run.json`` records that a resumed run must keep (only ``epochs`` may change)."""
 
 _NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
@@ -96,6 +99,9 @@ class TrainingConfig:
             ``segnet_small``, ``fcn32s``, ``fcn16s``, ``fcn8s``, ``unet``).
         indices: give the decoder the encoder's pooling indices, for models that take the option
             (``resnet50_segnet``); the run's name then ends in ``-indices``.
+        dropout: rate of the dropout before the decoder, for ``encoder_decoder`` and ``segnet_small``
+            (``None``: the article's, 0 and 0.5); another rate than the article's ends the run's name in
+            ``-dropout<rate>`` (``-dropout0.5``).
         seed: seeds the model's initial weights, the shuffles and dropout.
         output_dir: folder of result files.
         checkpoint_dir: root folder of checkpoints (git-ignored ``runs/``).
@@ -126,6 +132,7 @@ class TrainingConfig:
     class_weights: str | None = None
     width: int | None = None
     indices: bool = False
+    dropout: float | None = None
     seed: int = 0
     output_dir: str = "results"
     checkpoint_dir: str = "runs"
@@ -168,7 +175,8 @@ def run_name(config: TrainingConfig, profile: profiles.Profile) -> str:
 
     ``config.name`` when given; else ``<model>-<framework>-<profile>``, followed by every profile setting the
     config overrides with another value (``-epochs1``, ``-batch4``, ``-32x32``, ``-train8``, ``-val4``,
-    ``-aug_flip_scale``, ``-cosine``, ``-bfloat16``, ``-indices``).
+    ``-aug_flip_scale``, ``-cosine``, ``-bfloat16``, ``-indices``, and ``-dropout0.5`` for a dropout rate other
+    than the model's default).
 
     Raises:
         ValueError: a ``name`` that is not a plain file name (letters, digits, ``_``, ``.``, ``-``).
@@ -201,6 +209,9 @@ def run_name(config: TrainingConfig, profile: profiles.Profile) -> str:
         parts.append(precision)
     if config.indices:
         parts.append("indices")
+    dropout = recipe_dropout(config)
+    if dropout is not None and dropout != architecture.ARTICLE_DROPOUT[config.model]:
+        parts.append(f"dropout{dropout:g}")
     return "-".join(parts)
 
 
@@ -219,6 +230,14 @@ def recipe_schedule(config: TrainingConfig, profile: profiles.Profile) -> str:
 def recipe_precision(config: TrainingConfig, profile: profiles.Profile) -> str:
     """The run's training precision: the config's, else the profile's."""
     return training.check_precision(config.precision if config.precision is not None else profile.precision)
+
+
+def recipe_dropout(config: TrainingConfig) -> float | None:
+    """The run's dropout rate before the decoder: the config's, else the model's default (the article's);
+    ``None`` for a model without the option."""
+    if config.model not in DROPOUT_MODELS:
+        return None
+    return architecture.article_dropout(config.model, config.dropout)
 
 
 def check_config(config: TrainingConfig) -> None:
@@ -244,6 +263,13 @@ def check_config(config: TrainingConfig) -> None:
             f"--indices is not an option of {config.model}; only {', '.join(INDICES_MODELS)} takes it (the "
             "article's SegNets always unpool with indices, encoder_decoder never does). Leave it out."
         )
+    if config.dropout is not None:
+        architecture.check_dropout(config.dropout, "--dropout")
+        if config.model not in DROPOUT_MODELS:
+            raise ValueError(
+                f"--dropout is not an option of {config.model}; only {', '.join(DROPOUT_MODELS)} take it (the "
+                "SegNet article's two models). Leave it out."
+            )
     if config.image_size is not None:
         size = tuple(config.image_size)
         if len(size) != 2:
@@ -306,7 +332,7 @@ def _seed_framework(framework: str, seed: int) -> None:
 
 def build_model(
     framework: str, model: str, num_classes: int, *, width: int | None = None, seed: int = 0,
-    precision: str = "float32", indices: bool = False,
+    precision: str = "float32", indices: bool = False, dropout: float | None = None,
 ) -> Any:
     """Seeds the framework, then builds ``model`` with ``segdemo.<framework>.build_model``.
 
@@ -320,6 +346,8 @@ def build_model(
     kwargs = {} if width is None else {"width": width}
     if indices:
         kwargs["indices"] = True
+    if dropout is not None:
+        kwargs["dropout"] = dropout
     if framework != "tensorflow":
         return package.build_model(model, num_classes, **kwargs)
     import keras
@@ -489,7 +517,8 @@ def plan_run(config: TrainingConfig) -> RunPlan:
     weighting = config.class_weights or default_class_weighting(config.model)
     run_info = {"name": name, "model": config.model, "framework": config.framework, "data": data,
                 "profile": profile.name, "num_classes": len(class_names), "image_size": list(size),
-                "width": config.width, "indices": config.indices, "seed": config.seed, "batch_size": batch_size,
+                "width": config.width, "indices": config.indices, "dropout": recipe_dropout(config),
+                "seed": config.seed, "batch_size": batch_size,
                 "epochs": epochs,
                 "optimizer": config.optimizer, "learning_rate": float(config.learning_rate),
                 "class_weighting": weighting, "max_train_images": max_train, "max_val_images": max_val,
@@ -563,7 +592,8 @@ def train(config: TrainingConfig) -> dict[str, Any]:
                                       ignore_index=training.IGNORE_INDEX, name="train_data")
 
     model = build_model(config.framework, config.model, num_classes, width=config.width, seed=config.seed,
-                        precision=plan.run_info["precision"], indices=config.indices)
+                        precision=plan.run_info["precision"], indices=config.indices,
+                        dropout=plan.run_info["dropout"])
     # Checked: from here on this run owns the folder. A replaced run's files go first, so a run killed in its
     # first epoch never leaves the new run.json next to the old checkpoint.
     if config.overwrite and not plan.resuming:
@@ -624,6 +654,7 @@ def train(config: TrainingConfig) -> dict[str, Any]:
             "learning_rate": config.learning_rate,
             "width": config.width,
             "indices": config.indices,
+            "dropout": plan.run_info["dropout"],
             "seed": config.seed,
             "augment": plan.run_info["augment"],
             "schedule": plan.run_info["schedule"],
@@ -683,7 +714,7 @@ def evaluate_checkpoint(
     framework = validation.check_choice(run["framework"], f"framework in {folder / RUN_FILE}", FRAMEWORKS)
     package = framework_package(framework)
     model = build_model(framework, run["model"], run["num_classes"], width=run.get("width"), seed=run.get("seed", 0),
-                        indices=bool(run.get("indices", False)))
+                        indices=bool(run.get("indices", False)), dropout=run.get("dropout"))
     if framework == "pytorch":
         from segdemo.torch.train import load_checkpoint
     else:

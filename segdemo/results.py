@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from segdemo import training
+from segdemo.architecture import ARTICLE_DROPOUT
 
 SCHEMA_VERSION = 1
 """Bumped when the layout of result files changes."""
@@ -201,7 +202,8 @@ def recipe(record: Mapping[str, Any]) -> str:
     Runs made before the recipe was recorded trained without augmentation at a constant learning rate. The GPU
     sweep (``segdemo.torch.sweep``) describes its recipe in sentences (``augmentation``, ``schedule``,
     ``precision``); they are shortened to their key words (``"zoom+flip+brightness, warm-up+cosine,
-    bfloat16"``) so a table stays readable, and the provenance keeps the sentences.
+    bfloat16"``) so a table stays readable, and the provenance keeps the sentences. A dropout rate other than the
+    model's default (``encoder_decoder`` 0, ``segnet_small`` 0.5) is named too (``"dropout 0.5"``).
     """
     p = record.get("provenance", {})
     if p.get("augment"):
@@ -216,6 +218,8 @@ def recipe(record: Mapping[str, Any]) -> str:
         words.append(str(p["precision"]).split()[0])
     if p.get("indices"):
         words.append("indices")
+    if p.get("dropout") is not None and p["dropout"] != ARTICLE_DROPOUT.get(record.get("model")):
+        words.append(f"dropout {p['dropout']:g}")
     return ", ".join(words)
 
 

@@ -31,3 +31,18 @@ def test_imagenet_weights_need_vgg16_width():
     architecture.check_pretrained_width(None, 16, "fcn8s")
     with pytest.raises(ValueError, match="fcn8s: weights='imagenet' exist only for width 64.*got width 32.*weights=None"):
         architecture.check_pretrained_width("imagenet", 32, "fcn8s")
+
+
+def test_article_dropout_defaults_and_overrides():
+    assert architecture.ARTICLE_DROPOUT == {"encoder_decoder": 0.0, "segnet_small": 0.5}
+    assert architecture.article_dropout("encoder_decoder") == 0.0
+    assert architecture.article_dropout("segnet_small") == 0.5
+    assert architecture.article_dropout("encoder_decoder", 0.5) == 0.5
+    assert architecture.article_dropout("segnet_small", 0) == 0.0
+    assert isinstance(architecture.check_dropout(0), float)
+
+
+@pytest.mark.parametrize("dropout", [1, 1.5, -0.1, float("nan"), float("inf"), True, "0.5", None])
+def test_a_dropout_rate_outside_0_1_is_refused(dropout):
+    with pytest.raises(ValueError, match=r"--dropout must be a number in \[0, 1\) \(0 turns dropout off\), got "):
+        architecture.check_dropout(dropout, "--dropout")

@@ -84,6 +84,27 @@ def test_resnet50_segnet_with_indices_trains_and_its_checkpoint_evaluates(tmp_pa
     assert report["scores"]["global_accuracy"] == pytest.approx(record["splits"]["val"]["global_accuracy"])
 
 
+def test_encoder_decoder_with_dropout_trains_and_its_checkpoint_evaluates(tmp_path, capsys):
+    run = ["--model", "encoder_decoder", "--dropout", "0.5", "--width", "4", "--framework", "pytorch", "--profile",
+           "quick", "--image-size", "32x32", "--max-train-images", "2", "--max-val-images", "2", "--batch-size", "2",
+           "--epochs", "1", "--no-progress", *_folders(tmp_path)]
+    assert main(["train", *run]) == 0
+    name = "encoder_decoder-pytorch-quick-32x32-epochs1-batch2-train2-val2-dropout0.5"
+    record = results.read_result(tmp_path / "results" / "synthetic" / f"{name}.json")
+    assert record["provenance"]["dropout"] == 0.5 and results.recipe(record).endswith("dropout 0.5")
+    folder = tmp_path / "runs" / "synthetic" / name
+    assert json.loads((folder / experiment.RUN_FILE).read_text())["dropout"] == 0.5
+    capsys.readouterr()
+    # Dropout is off in evaluation: the checkpoint rebuilt from run.json reproduces the val scores.
+    assert main(["evaluate", "--checkpoint", str(folder), "--data", "synthetic", "--split", "val",
+                 "--max-images", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["scores"]["global_accuracy"] == pytest.approx(record["splits"]["val"]["global_accuracy"])
+    # A resume may not change the rate.
+    assert main(["train", *run, "--resume", "--dropout", "0.2", "--name", name]) == 2
+    assert "dropout=0.5" in capsys.readouterr().err
+
+
 def test_class_weighting_defaults():
     assert experiment.default_class_weighting("segnet_basic") == "median-frequency"
     assert experiment.default_class_weighting("segnet") == "median-frequency"

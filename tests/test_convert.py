@@ -56,6 +56,8 @@ PARITY_CASES += [
         {"encoder_level": 4, "indices": True},
     )
 ]
+# The article's two models at one dropout rate (chapter 5): dropout has no weights and is off in inference.
+PARITY_CASES += [("encoder_decoder", {"width": 4, "dropout": 0.5}), ("segnet_small", {"width": 4, "dropout": 0.0})]
 PARITY_IDS = [name + "".join(f"-{key}{value}" for key, value in arguments.items()) for name, arguments in PARITY_CASES]
 
 

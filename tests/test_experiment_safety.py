@@ -119,6 +119,26 @@ def test_indices_are_an_option_of_resnet50_segnet_only():
         experiment.check_config(experiment.TrainingConfig(model="segnet_small", framework="pytorch", indices=True))
 
 
+def test_dropout_is_an_option_of_the_article_models_named_when_not_their_default():
+    profile = profiles.get_profile("quick")
+
+    def name(model, dropout):
+        config = experiment.TrainingConfig(model=model, framework="pytorch", dropout=dropout)
+        return experiment.run_name(config, profile)
+
+    assert name("encoder_decoder", 0.5) == "encoder_decoder-pytorch-quick-dropout0.5"
+    assert name("segnet_small", 0.0) == "segnet_small-pytorch-quick-dropout0"
+    # The article's own rates are the committed runs: same name, same run.
+    assert name("segnet_small", 0.5) == name("segnet_small", None) == "segnet_small-pytorch-quick"
+    assert name("encoder_decoder", 0) == "encoder_decoder-pytorch-quick"
+    experiment.check_config(experiment.TrainingConfig(model="encoder_decoder", framework="pytorch", dropout=0.5))
+    with pytest.raises(ValueError, match="--dropout is not an option of segnet_basic; only encoder_decoder, "
+                                         "segnet_small"):
+        experiment.check_config(experiment.TrainingConfig(model="segnet_basic", framework="pytorch", dropout=0.5))
+    with pytest.raises(ValueError, match=r"--dropout must be a number in \[0, 1\).*got 1.0"):
+        experiment.check_config(experiment.TrainingConfig(model="segnet_small", framework="pytorch", dropout=1.0))
+
+
 def test_output_dir_under_a_file_fails_before_training(tmp_path, capsys):
     (tmp_path / "file").write_text("not a folder")
     arguments = ["train", *TINY, "--epochs", "1", "--output-dir", str(tmp_path / "file" / "results"),

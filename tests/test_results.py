@@ -118,6 +118,16 @@ def test_provenance_line_names_the_run_and_its_settings():
     assert line.splitlines()[3] == "  recipe: zoom+flip+brightness+color, warm-up+cosine, bfloat16, indices"
 
 
+def test_recipe_names_a_dropout_rate_other_than_the_models_default():
+    def recipe(model, dropout):
+        return results.recipe({"model": model, "provenance": {"dropout": dropout}})
+
+    assert recipe("encoder_decoder", 0.5) == "no augmentation, constant, dropout 0.5"
+    assert recipe("segnet_small", 0.0) == "no augmentation, constant, dropout 0"
+    assert recipe("segnet_small", 0.5) == recipe("encoder_decoder", 0.0) == "no augmentation, constant"
+    assert recipe("fcn8s", None) == "no augmentation, constant"
+
+
 def test_provenance_lines_of_every_committed_result_fit_the_page():
     records = [record for data in ("camvid", "pets")
                for folder in (results.DEFAULT_RESULTS_DIR, results.DEFAULT_RESULTS_DIR / "ablation")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import keras
 
-from ..architecture import check_width
+from ..architecture import article_dropout, check_width
 from .backbones import (
     CheckInputSize,
     UpsampleNearestTo,
@@ -110,8 +110,9 @@ def pooled_encoder_decoder(
     return model
 
 
-def _article_model(num_classes: int, width: int, use_indices: bool, name: str) -> keras.Model:
+def _article_model(num_classes: int, width: int, use_indices: bool, name: str, dropout: float | None) -> keras.Model:
     check_width(width)
+    rate = article_dropout(name, dropout)
     w = width
     encoder_plan = [(w, w), (2 * w, 2 * w), (4 * w,) * 3, (8 * w,) * 3]
     if use_indices:
@@ -125,45 +126,65 @@ def _article_model(num_classes: int, width: int, use_indices: bool, name: str) -
         classifier_kernel=3,
         use_indices=use_indices,
         bottleneck=stage((8 * w,) * 3, "bottleneck"),
-        dropout=0.5 if use_indices else 0.0,
+        dropout=rate,
         name=name,
     )
 
 
-def encoder_decoder(num_classes: int, *, width: int = 32) -> keras.Model:
+def encoder_decoder(num_classes: int, *, width: int = 32, dropout: float | None = None) -> keras.Model:
     """The SegNet article's VGG16-shaped encoder-decoder *without* pooling indices (seed 000).
 
     See ``segdemo.torch.segnets.encoder_decoder``: same layers (every conv built, the article's dropped
     first conv restored), nearest upsampling to the exact pre-pool size, logits, output stride 16.
 
+    The article gives this model no dropout but its SegNet (:func:`segnet_small`) ``Dropout(0.5)`` before the
+    decoder, so its comparison of the two changes the dropout along with the indices. ``dropout=0.5`` here (or
+    ``dropout=0`` there) makes the two differ in the indices alone.
+
     Args:
         num_classes: number of classes K.
         width: channels of the first block (the article's ``ffc = 32``).
+        dropout: rate of the ``Dropout`` layer (named ``dropout``) applied to the bottleneck's output, before the
+            decoder (active with ``training=True`` only), a number in [0, 1); 0 builds no such layer.
+            ``None``: the article's 0.
 
     Returns:
         A ``keras.Model`` from float32 (N, H, W, 3) images in [0, 1] to logits (N, H, W, K), H, W >= 16.
+
+    Raises:
+        ValueError: a bad ``num_classes``, ``width`` or ``dropout`` (the message names the valid values).
 
     Example:
-        >>> model = encoder_decoder(5, width=4)
-        >>> tuple(model(np.zeros((1, 33, 47, 3), "float32")).shape)
-        (1, 33, 47, 5)
+        >>> model = encoder_decoder(5, width=4, dropout=0.5)
+        >>> tuple(model(np.zeros((1, 33, 47, 3), "float32")).shape), model.get_layer("dropout").rate
+        ((1, 33, 47, 5), 0.5)
     """
     check_num_classes(num_classes)
-    return _article_model(num_classes, width, False, "encoder_decoder")
+    return _article_model(num_classes, width, False, "encoder_decoder", dropout)
 
 
-def segnet_small(num_classes: int, *, width: int = 32) -> keras.Model:
-    """The SegNet article's model (seed 000): :func:`encoder_decoder` with pooling indices and dropout 0.5.
+def segnet_small(num_classes: int, *, width: int = 32, dropout: float | None = None) -> keras.Model:
+    """The SegNet article's model (seed 000): :func:`encoder_decoder` with pooling indices and (by default) dropout 0.5.
+
+    The article's encoder-decoder has no dropout, so comparing the two as the article does changes the dropout
+    along with the indices; ``dropout=0`` here (or ``dropout=0.5`` for :func:`encoder_decoder`) makes the two
+    differ in the indices alone.
 
     Args:
         num_classes: number of classes K.
         width: channels of the first block (the article's ``ffc = 32``).
+        dropout: rate of the ``Dropout`` layer (named ``dropout``) applied to the bottleneck's output, before the
+            decoder (active with ``training=True`` only), a number in [0, 1); 0 builds no such layer.
+            ``None``: the article's 0.5.
 
     Returns:
         A ``keras.Model`` from float32 (N, H, W, 3) images in [0, 1] to logits (N, H, W, K), H, W >= 16.
+
+    Raises:
+        ValueError: a bad ``num_classes``, ``width`` or ``dropout`` (the message names the valid values).
     """
     check_num_classes(num_classes)
-    return _article_model(num_classes, width, True, "segnet_small")
+    return _article_model(num_classes, width, True, "segnet_small", dropout)
 
 
 def segnet_basic(num_classes: int) -> keras.Model:

@@ -54,7 +54,7 @@ def build_model(name: str, num_classes: int, **kwargs) -> nn.Module:
     Args:
         name: e.g. ``"segnet_small"``.
         num_classes: number of classes K.
-        **kwargs: keyword arguments of that builder (``width``, ``weights``).
+        **kwargs: keyword arguments of that builder (``width``, ``weights``, ``dropout``, ``indices``...).
 
     Returns:
         The model (``nn.Module``).

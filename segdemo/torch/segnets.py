@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..architecture import VGG16_STAGES, check_width
+from ..architecture import VGG16_STAGES, article_dropout, check_width
 from .backbones import VGG16Encoder, check_input_size, upsample_nearest_to, vgg16_bn
 from .pooling import MaxPoolingWithArgmax2D, MaxUnpooling2D
 
@@ -121,8 +121,11 @@ class PooledEncoderDecoder(nn.Module):
         return self.classifier(x)
 
 
-def _article_model(num_classes: int, width: int, use_indices: bool, name: str) -> PooledEncoderDecoder:
+def _article_model(
+    num_classes: int, width: int, use_indices: bool, name: str, dropout: float | None
+) -> PooledEncoderDecoder:
     check_width(width)
+    rate = article_dropout(name, dropout)
     w = width
     encoder_plan = [(w, w), (2 * w, 2 * w), (4 * w,) * 3, (8 * w,) * 3]
     encoder, in_channels = nn.ModuleList(), 3
@@ -142,7 +145,7 @@ def _article_model(num_classes: int, width: int, use_indices: bool, name: str) -
     classifier = nn.Conv2d(in_channels, num_classes, kernel_size=3, padding=1)
     return PooledEncoderDecoder(
         encoder, decoder, classifier, use_indices=use_indices, bottleneck=bottleneck,
-        dropout=0.5 if use_indices else 0.0, name=name,
+        dropout=rate, name=name,
     )
 
 
@@ -152,7 +155,7 @@ def check_num_classes(num_classes: int) -> None:
         raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}.")
 
 
-def encoder_decoder(num_classes: int, *, width: int = 32) -> PooledEncoderDecoder:
+def encoder_decoder(num_classes: int, *, width: int = 32, dropout: float | None = None) -> PooledEncoderDecoder:
     """The SegNet article's VGG16-shaped encoder-decoder *without* pooling indices (seed 000).
 
     Encoder: blocks of 2x w, 2x 2w, 3x 4w, 3x 8w 3x3 conv-BN-ReLU, each followed by a 2x2 max-pool, then
@@ -160,37 +163,61 @@ def encoder_decoder(num_classes: int, *, width: int = 32) -> PooledEncoderDecode
     a 3x3 convolution to logits. The article's loop ``x = Conv2D(...)(inputs)`` dropped the first conv of
     its first block; every conv is built here (24 convolutions + the classifier). Output stride 16.
 
+    The article gives this model no dropout but its SegNet (:func:`segnet_small`) ``Dropout(0.5)`` before the
+    decoder, so its comparison of the two changes the dropout along with the indices. ``dropout=0.5`` here (or
+    ``dropout=0`` there) makes the two differ in the indices alone.
+
     Args:
         num_classes: number of classes K.
         width: channels of the first block (the article's ``ffc = 32``).
+        dropout: rate of the dropout applied to the bottleneck's output, before the decoder (active in
+            ``train()`` only), a number in [0, 1); 0 builds no dropout module. ``None``: the article's 0.
 
     Returns:
-        A module mapping float32 (N, 3, H, W) images in [0, 1] to logits (N, K, H, W), H, W >= 16.
+        A module mapping float32 (N, 3, H, W) images in [0, 1] to logits (N, K, H, W), H, W >= 16. Its
+        ``dropout`` attribute is the ``nn.Dropout``, or ``None`` at rate 0.
+
+    Raises:
+        ValueError: a bad ``num_classes``, ``width`` or ``dropout`` (the message names the valid values).
 
     Example:
-        >>> model = encoder_decoder(5, width=4).eval()
-        >>> tuple(model(torch.rand(1, 3, 33, 47)).shape)
-        (1, 5, 33, 47)
+        >>> model = encoder_decoder(5, width=4, dropout=0.5).eval()
+        >>> tuple(model(torch.rand(1, 3, 33, 47)).shape), model.dropout.p
+        ((1, 5, 33, 47), 0.5)
     """
     check_num_classes(num_classes)
-    return _article_model(num_classes, width, use_indices=False, name="encoder_decoder")
+    return _article_model(num_classes, width, use_indices=False, name="encoder_decoder", dropout=dropout)
 
 
-def segnet_small(num_classes: int, *, width: int = 32) -> PooledEncoderDecoder:
+def segnet_small(num_classes: int, *, width: int = 32, dropout: float | None = None) -> PooledEncoderDecoder:
     """The SegNet article's model (seed 000): :func:`encoder_decoder` with pooling indices.
 
-    Max-pools return their indices and the decoder max-unpools with them; dropout 0.5 before the decoder
+    Max-pools return their indices and the decoder max-unpools with them; by default dropout 0.5 before the decoder
     (inactive in ``eval()``). Decoder 3x 4w, 3x 2w, 2x w, 2x w as in the article. Output stride 16.
+
+    The article's encoder-decoder has no dropout, so comparing the two as the article does changes the dropout
+    along with the indices; ``dropout=0`` here (or ``dropout=0.5`` for :func:`encoder_decoder`) makes the two
+    differ in the indices alone.
 
     Args:
         num_classes: number of classes K.
         width: channels of the first block (the article's ``ffc = 32``).
+        dropout: rate of the dropout applied to the bottleneck's output, before the decoder (active in
+            ``train()`` only), a number in [0, 1); 0 builds no dropout module. ``None``: the article's 0.5.
 
     Returns:
-        A module mapping float32 (N, 3, H, W) images in [0, 1] to logits (N, K, H, W), H, W >= 16.
+        A module mapping float32 (N, 3, H, W) images in [0, 1] to logits (N, K, H, W), H, W >= 16. Its
+        ``dropout`` attribute is the ``nn.Dropout``, or ``None`` at rate 0.
+
+    Raises:
+        ValueError: a bad ``num_classes``, ``width`` or ``dropout`` (the message names the valid values).
+
+    Example:
+        >>> segnet_small(5, width=4).dropout.p, segnet_small(5, width=4, dropout=0).dropout
+        (0.5, None)
     """
     check_num_classes(num_classes)
-    return _article_model(num_classes, width, use_indices=True, name="segnet_small")
+    return _article_model(num_classes, width, use_indices=True, name="segnet_small", dropout=dropout)
 
 
 def segnet_basic(num_classes: int) -> PooledEncoderDecoder:

@@ -109,3 +109,39 @@ def test_bad_num_classes_is_refused(bad):
 def test_bad_width_is_refused():
     with pytest.raises(ValueError, match="width"):
         models.encoder_decoder(NUM_CLASSES, width=0)
+
+
+def dropout_layers(model: keras.Model) -> list[keras.layers.Dropout]:
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+
+
+def test_article_dropout_rates_are_the_defaults():
+    # The article's choice: dropout 0.5 before SegNet's decoder, none in the encoder-decoder.
+    assert not dropout_layers(models.encoder_decoder(NUM_CLASSES, width=4))
+    assert [layer.rate for layer in dropout_layers(models.segnet_small(NUM_CLASSES, width=4))] == [0.5]
+
+
+def test_encoder_decoder_with_dropout_is_random_in_training_only():
+    keras.utils.set_random_seed(0)
+    model = models.build_model("encoder_decoder", NUM_CLASSES, width=4, dropout=0.5)
+    assert model.get_layer("dropout").rate == 0.5
+    images = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
+    assert not np.array_equal(np.asarray(model(images, training=True)), np.asarray(model(images, training=True)))
+    np.testing.assert_array_equal(np.asarray(model(images, training=False)), np.asarray(model(images, training=False)))
+    # Without dropout the same layers are deterministic in training mode too (batch statistics only).
+    plain = models.build_model("encoder_decoder", NUM_CLASSES, width=4)
+    np.testing.assert_array_equal(np.asarray(plain(images, training=True)), np.asarray(plain(images, training=True)))
+
+
+def test_segnet_small_without_dropout_has_no_dropout_layer():
+    model = models.build_model("segnet_small", NUM_CLASSES, width=4, dropout=0)
+    assert not dropout_layers(model)
+    images = np.random.default_rng(0).random((2, 32, 32, 3), dtype=np.float32)
+    np.testing.assert_array_equal(np.asarray(model(images, training=True)), np.asarray(model(images, training=True)))
+
+
+@pytest.mark.parametrize("name", ["encoder_decoder", "segnet_small"])
+@pytest.mark.parametrize("bad", [1, 1.0, -0.1, float("nan"), True, "0.5"])
+def test_bad_dropout_is_refused_with_the_valid_range(name, bad):
+    with pytest.raises(ValueError, match=rf"dropout must be a number in \[0, 1\).*got {bad!r}"):
+        models.build_model(name, NUM_CLASSES, width=4, dropout=bad)

@@ -128,3 +128,38 @@ def test_bad_num_classes_is_refused(bad):
 def test_bad_width_is_refused():
     with pytest.raises(ValueError, match="width"):
         models.segnet_small(NUM_CLASSES, width=0)
+
+
+def test_article_dropout_rates_are_the_defaults():
+    # The article's choice: dropout 0.5 before SegNet's decoder, none in the encoder-decoder.
+    assert models.encoder_decoder(NUM_CLASSES, width=4).dropout is None
+    assert models.segnet_small(NUM_CLASSES, width=4).dropout.p == 0.5
+
+
+def test_encoder_decoder_with_dropout_is_random_in_training_only():
+    torch.manual_seed(0)
+    model = models.build_model("encoder_decoder", NUM_CLASSES, width=4, dropout=0.5)
+    assert isinstance(model.dropout, torch.nn.Dropout) and model.dropout.p == 0.5
+    images = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert not torch.equal(model.train()(images), model(images))
+        torch.testing.assert_close(model.eval()(images), model(images), rtol=0, atol=0)
+        # Without dropout the same model is deterministic in training mode too (batch statistics only).
+        model.dropout = None
+        torch.testing.assert_close(model.train()(images), model(images), rtol=0, atol=0)
+
+
+def test_segnet_small_without_dropout_has_no_dropout_module():
+    model = models.build_model("segnet_small", NUM_CLASSES, width=4, dropout=0)
+    assert model.dropout is None
+    assert not any(isinstance(module, torch.nn.Dropout) for module in model.modules())
+    images = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model.train()(images), model(images), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["encoder_decoder", "segnet_small"])
+@pytest.mark.parametrize("bad", [1, 1.0, -0.1, float("nan"), True, "0.5"])
+def test_bad_dropout_is_refused_with_the_valid_range(name, bad):
+    with pytest.raises(ValueError, match=rf"dropout must be a number in \[0, 1\).*got {bad!r}"):
+        models.build_model(name, NUM_CLASSES, width=4, dropout=bad)
