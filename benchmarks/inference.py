@@ -32,11 +32,8 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import datetime
 import inspect
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -52,9 +49,7 @@ if str(REPOSITORY) not in sys.path:  # run as a script from a checkout, the pack
     sys.path.insert(0, str(REPOSITORY))
 
 from segdemo.experiment import MODEL_NAMES  # noqa: E402
-from segdemo.files import atomic_path  # noqa: E402
-from segdemo.results import cpu_model  # noqa: E402
-from train_step import cpu_flags, git_state, json_safe, load_average, physical_cores  # noqa: E402
+from provenance import json_safe, load_average, provenance, write_record  # noqa: E402
 
 DEFAULT_OUTPUT = REPOSITORY / "results" / "benchmarks" / "inference.json"
 FRAMEWORKS = ("pytorch", "tensorflow")
@@ -207,11 +202,6 @@ def format_table(record: dict) -> str:
     return "\n".join(lines)
 
 
-def write_record(record: dict, path: Path) -> None:
-    with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=None, metavar="MODEL",
@@ -239,9 +229,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{name} must be at least {least}, got {value}")
     sizes = QUICK_SIZES if args.quick else SIZES
 
-    import keras
+    # Imported after parsing, so that --help and argument errors are instant; provenance() records the versions.
+    import keras  # noqa: F401
     import tensorflow as tf
-    import torch
+    import torch  # noqa: F401
 
     # One tf.function per model and a trace per size: expected here, so TensorFlow's retracing warning is noise.
     tf.get_logger().setLevel("ERROR")
@@ -288,27 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     time_round_robin(contenders, warmup=warmup, repeats=repeats)
     for name, sizes_entry in summarise(contenders).items():
         record["models"][name]["sizes"] = sizes_entry
-    record["provenance"] = {
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "platform": platform.platform(),
-        "cpu": cpu_model(),
-        "cpu_flags": cpu_flags(),
-        "cpu_count": os.cpu_count(),
-        "physical_cores": physical_cores(),
-        "torch_threads": torch.get_num_threads(),
-        "tensorflow_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-        "tensorflow_threads_note": "0 means TensorFlow's default (one per core)",
-        "load_average_start": load_before,
-        "load_average_end": load_average(),
-        "wall_seconds": round(time.perf_counter() - started, 1),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        **git_state(),
-        "command": " ".join([Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)]),
-    }
+    record["provenance"] = provenance(started=started, load_before=load_before, argv=argv)
     record = json_safe(record)
     print(format_table(record))
     write_record(record, args.output)

@@ -61,16 +61,12 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import datetime
 import gc
 import inspect
-import json
 import math
 import os
-import platform
 import re
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -86,9 +82,9 @@ if str(REPOSITORY) not in sys.path:  # run as a script from a checkout, the pack
     sys.path.insert(0, str(REPOSITORY))
 
 from segdemo.data.camvid import CLASS_NAMES, TUTORIAL_CLASS_WEIGHTS  # noqa: E402
-from segdemo.files import atomic_path  # noqa: E402
-from segdemo.results import cpu_model  # noqa: E402
 from segdemo.training import ADAM_BETAS, ADAM_EPSILON, IGNORE_INDEX, images_to_float  # noqa: E402
+from provenance import (cpu_flags, json_safe, load_average, physical_cores, provenance,  # noqa: E402
+                        write_record)
 
 DEFAULT_OUTPUT = REPOSITORY / "results" / "benchmarks" / "train_step.json"
 DEFAULT_MODELS = ("segnet_basic", "segnet_small", "segnet", "fcn8s", "resnet50_segnet")
@@ -110,35 +106,7 @@ SEED = 0
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Machine and provenance
-
-
-def physical_cores() -> int:
-    """Cores this process may use, counting hyper-threads once (``/proc/cpuinfo``'s core ids)."""
-    try:
-        available = len(os.sched_getaffinity(0))
-    except AttributeError:
-        available = os.cpu_count() or 1
-    cores, physical_id = set(), "0"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("physical id"):
-                physical_id = line.split(":", 1)[1].strip()
-            elif line.startswith("core id"):
-                cores.add((physical_id, line.split(":", 1)[1].strip()))
-    except OSError:
-        pass
-    return max(1, min(available, len(cores) or available))
-
-
-def cpu_flags(names: tuple[str, ...] = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")) -> dict[str, bool]:
-    """Which of the instruction sets that decide bfloat16 speed the CPU reports (``/proc/cpuinfo``)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return {}
-    flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
-    return {name: name in flags for name in names}
+# Which variants this CPU can time
 
 
 BFLOAT16_VARIANTS = ("bfloat16_autocast", "mixed_bfloat16")
@@ -154,26 +122,6 @@ def bfloat16_skip_reason(flags: dict[str, bool], forced: bool) -> str | None:
         return None
     return ("this CPU has no bfloat16 instructions (neither avx512_bf16 nor amx_bf16 in /proc/cpuinfo), so a "
             "bfloat16 step is emulated and takes minutes; pass --bfloat16-anyway to time it")
-
-
-def load_average() -> list[float] | None:
-    try:
-        return [round(value, 2) for value in os.getloadavg()]
-    except OSError:
-        return None
-
-
-def git_state() -> dict[str, object]:
-    def run_git(*arguments: str) -> str | None:
-        try:
-            completed = subprocess.run(["git", *arguments], cwd=REPOSITORY, capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return completed.stdout.strip() if completed.returncode == 0 else None
-
-    commit = run_git("rev-parse", "HEAD")
-    status = run_git("status", "--porcelain", "--untracked-files=no")
-    return {"git_commit": commit or "unknown", "git_dirty": None if status is None else bool(status)}
 
 
 def one_line(error: BaseException) -> str:
@@ -706,22 +654,6 @@ def format_table(record: dict) -> str:
     return "\n".join(lines)
 
 
-def write_record(record: dict, path: Path) -> None:
-    with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
-
-
-def json_safe(value):
-    """NaN and infinities become ``None`` (strict JSON)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=None, metavar="MODEL",
@@ -760,9 +692,10 @@ def main(argv: list[str] | None = None) -> int:
     compile_model = args.compile_model if args.compile_model is not None else not args.quick
     size, batch_size = (QUICK_SIZE, QUICK_BATCH) if args.quick else (STANDARD_SIZE, STANDARD_BATCH)
 
-    import keras
+    # Both frameworks are imported even for one of them, so that provenance() records both versions.
+    import keras  # noqa: F401
     import tensorflow as tf
-    import torch
+    import torch  # noqa: F401
 
     started = time.perf_counter()
     load_before = load_average()
@@ -807,25 +740,7 @@ def main(argv: list[str] | None = None) -> int:
             if "sizes" in result:
                 record["xla_sizes"][model_name] = result.pop("sizes")
             record["models"][model_name][framework] = result
-    record["provenance"] = {
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "platform": platform.platform(),
-        "cpu": cpu_model(),
-        "cpu_flags": cpu_flags(),
-        "cpu_count": os.cpu_count(),
-        "physical_cores": physical_cores(),
-        "torch_threads": torch.get_num_threads(),
-        "load_average_start": load_before,
-        "load_average_end": load_average(),
-        "wall_seconds": round(time.perf_counter() - started, 1),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        **git_state(),
-        "command": " ".join([Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)]),
-    }
+    record["provenance"] = provenance(started=started, load_before=load_before, argv=argv)
     record = json_safe(record)
     print(format_table(record))
     write_record(record, args.output)

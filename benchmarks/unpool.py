@@ -27,12 +27,8 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -42,9 +38,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from segdemo.results import cpu_model  # noqa: E402
+from provenance import REPOSITORY, json_safe, load_average, provenance, write_record  # noqa: E402
 
-REPOSITORY = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPOSITORY / "results" / "benchmarks" / "unpool.json"
 FULL_SHAPE = (8, 90, 120, 64)  # pooled (N, h, w, C); a SegNet decoder level at a quarter of 360x480
 QUICK_SHAPE = (2, 6, 8, 4)
@@ -68,16 +63,8 @@ def interleaved_medians_ms(functions: dict[str, Callable[[], object]], repeats: 
     return {name: 1000.0 * statistics.median(values) for name, values in times.items()}
 
 
-def git_commit() -> str:
-    try:
-        completed = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPOSITORY, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return completed.stdout.strip() if completed.returncode == 0 else "unknown (no commit yet)"
-
-
 def run(shape: tuple[int, int, int, int], repeats: int) -> dict:
-    """Checks that all contenders agree, times them, and returns the JSON record."""
+    """Checks that all contenders agree, times them, and returns the JSON record (``main`` adds the provenance)."""
     import keras
     import tensorflow as tf
     import torch
@@ -205,20 +192,6 @@ def run(shape: tuple[int, int, int, int], repeats: int) -> dict:
         "ratios": {name: round(value, 2) for name, value in ratios.items()},
         "copy_to_numpy_ms": round(copy_ms, 3),
         "copy_to_numpy_note": "numpy copies of one forward_backward result (output and gradient); not in the medians",
-        "provenance": {
-            "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "platform": platform.platform(),
-            "cpu": cpu_model(),
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "torch": torch.__version__,
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "git_commit": git_commit(),
-            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        },
     }
 
 
@@ -248,11 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.shape is not None and min(args.shape) < 1:
         parser.error(f"--shape needs four positive sizes, got {args.shape}")
     shape = tuple(args.shape) if args.shape is not None else (QUICK_SHAPE if args.quick else FULL_SHAPE)
+    started, load_before = time.perf_counter(), load_average()
     record = run(shape, repeats)
     record["quick"] = args.quick
+    record["provenance"] = provenance(started=started, load_before=load_before, argv=argv)
+    record = json_safe(record)
     print(format_table(record))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, indent=2) + "\n")
+    write_record(record, args.output)
     print(f"wrote {args.output}")
     return 0
 

@@ -1,22 +1,44 @@
-"""Smoke test of the benchmark scripts: they run end to end in their --quick mode."""
+"""Smoke test of the benchmark scripts: they run end to end in their --quick mode; their shared provenance."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPOSITORY = Path(__file__).resolve().parent.parent
+# What every benchmark's JSON says about the machine and the code (benchmarks/provenance.py).
+PROVENANCE_KEYS = {"date_utc", "platform", "cpu", "cpu_flags", "cpu_count", "physical_cores", "load_average_start",
+                   "load_average_end", "wall_seconds", "python", "numpy", "torch", "torch_threads", "tensorflow",
+                   "tensorflow_intra_op_threads", "keras", "git_commit", "git_dirty", "command"}
+
+
+def run_benchmark(script: str, *arguments: str) -> subprocess.CompletedProcess:
+    """Runs ``benchmarks/<script>.py`` with ``arguments`` as a reader would, from the command line."""
+    return subprocess.run([sys.executable, str(REPOSITORY / "benchmarks" / f"{script}.py"), *arguments],
+                          capture_output=True, text=True, timeout=300)
+
+
+def load_benchmark_module(name: str):
+    """Imports ``benchmarks/<name>.py`` (not a package) the way the scripts import each other."""
+    sys.path.insert(0, str(REPOSITORY / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location(f"benchmark_{name}", REPOSITORY / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(REPOSITORY / "benchmarks"))
+    return module
 
 
 def test_unpool_benchmark_quick_run_writes_a_consistent_record(tmp_path):
     output = tmp_path / "unpool.json"
-    completed = subprocess.run(
-        [sys.executable, str(REPOSITORY / "benchmarks" / "unpool.py"), "--quick", "--output", str(output)],
-        capture_output=True, text=True, timeout=120,
-    )
+    completed = run_benchmark("unpool", "--quick", "--output", str(output))
     assert completed.returncode == 0, completed.stderr
     record = json.loads(output.read_text())
     assert record["quick"] is True
@@ -29,17 +51,13 @@ def test_unpool_benchmark_quick_run_writes_a_consistent_record(tmp_path):
     ratio = record["ratios"]["article_over_segdemo_forward_backward"]
     expected = medians["article"]["forward_backward"] / medians["segdemo"]["forward_backward"]
     assert abs(ratio - expected) <= 0.01 * expected + 0.01  # ratios are rounded to 2 decimals
-    assert {"date_utc", "cpu", "python", "torch", "tensorflow", "numpy", "git_commit"} <= set(record["provenance"])
+    assert PROVENANCE_KEYS <= set(record["provenance"])
     assert record["copy_to_numpy_ms"] > 0  # measured on its own, outside the medians
 
 
 def test_unpool_benchmark_takes_another_shape(tmp_path):
     output = tmp_path / "unpool.json"
-    completed = subprocess.run(
-        [sys.executable, str(REPOSITORY / "benchmarks" / "unpool.py"), "--shape", "1", "3", "5", "2", "--repeats", "1",
-         "--output", str(output)],
-        capture_output=True, text=True, timeout=120,
-    )
+    completed = run_benchmark("unpool", "--shape", "1", "3", "5", "2", "--repeats", "1", "--output", str(output))
     assert completed.returncode == 0, completed.stderr
     record = json.loads(output.read_text())
     assert record["pooled_shape_nhwc"] == [1, 3, 5, 2] and record["output_shape_nhwc"] == [1, 6, 10, 2]
@@ -47,32 +65,20 @@ def test_unpool_benchmark_takes_another_shape(tmp_path):
 
 
 def test_unpool_benchmark_refuses_an_empty_shape(tmp_path):
-    completed = subprocess.run(
-        [sys.executable, str(REPOSITORY / "benchmarks" / "unpool.py"), "--shape", "1", "3", "0", "2",
-         "--output", str(tmp_path / "unpool.json")],
-        capture_output=True, text=True, timeout=120,
-    )
+    completed = run_benchmark("unpool", "--shape", "1", "3", "0", "2", "--output", str(tmp_path / "unpool.json"))
     assert completed.returncode == 2
     assert "--shape needs four positive sizes, got [1, 3, 0, 2]" in completed.stderr
     assert not (tmp_path / "unpool.json").exists()
 
 
-def run_train_step_benchmark(*arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(REPOSITORY / "benchmarks" / "train_step.py"), *arguments],
-        capture_output=True, text=True, timeout=300,
-    )
-
-
 def test_train_step_benchmark_quick_run_writes_a_consistent_record(tmp_path):
     output = tmp_path / "train_step.json"
-    completed = run_train_step_benchmark("--quick", "--models", "segnet_basic", "--output", str(output))
+    completed = run_benchmark("train_step", "--quick", "--models", "segnet_basic", "--output", str(output))
     assert completed.returncode == 0, completed.stderr
     assert "best adoptable" in completed.stdout  # the table
     record = json.loads(output.read_text())
     assert record["quick"] is True and record["image_size"] == [32, 32] and record["num_classes"] == 11
-    assert {"date_utc", "cpu", "physical_cores", "python", "torch", "tensorflow", "keras", "numpy", "git_commit",
-            "command"} <= set(record["provenance"])
+    assert PROVENANCE_KEYS <= set(record["provenance"])
     frameworks = record["models"]["segnet_basic"]
     assert set(frameworks) == {"pytorch", "tensorflow"}
     expected = {"pytorch": {"current", "channels_last", "channels_last_nondeterministic", "compiled", "bfloat16_autocast"},
@@ -120,11 +126,7 @@ def test_train_step_benchmark_quick_run_writes_a_consistent_record(tmp_path):
 
 
 def test_bfloat16_variants_are_timed_only_with_bfloat16_instructions_or_when_forced():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("train_step_benchmark", REPOSITORY / "benchmarks" / "train_step.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark_module("train_step")
     avx2_only = {"avx2": True, "avx512f": False, "avx512_bf16": False, "amx_bf16": False}
     assert "--bfloat16-anyway" in module.bfloat16_skip_reason(avx2_only, forced=False)
     assert module.bfloat16_skip_reason(avx2_only, forced=True) is None
@@ -134,35 +136,26 @@ def test_bfloat16_variants_are_timed_only_with_bfloat16_instructions_or_when_for
 
 def test_train_step_benchmark_refuses_bad_arguments_before_any_work(tmp_path):
     output = tmp_path / "train_step.json"
-    completed = run_train_step_benchmark("--quick", "--models", "segnett", "--output", str(output))
+    completed = run_benchmark("train_step", "--quick", "--models", "segnett", "--output", str(output))
     assert completed.returncode == 2
     assert "unknown model(s) segnett" in completed.stderr
-    completed = run_train_step_benchmark("--quick", "--steps", "0", "--output", str(output))
+    completed = run_benchmark("train_step", "--quick", "--steps", "0", "--output", str(output))
     assert completed.returncode == 2
     assert "--steps must be at least 1, got 0" in completed.stderr
     assert not output.exists()
-
-
-def run_inference_benchmark(*arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(REPOSITORY / "benchmarks" / "inference.py"), *arguments],
-        capture_output=True, text=True, timeout=300,
-    )
 
 
 def test_inference_benchmark_quick_run_writes_a_consistent_record(tmp_path):
     from segdemo.experiment import MODEL_NAMES, WIDTH_MODELS
 
     output = tmp_path / "inference.json"
-    completed = run_inference_benchmark("--quick", "--output", str(output), "--note", "smoke test")
+    completed = run_benchmark("inference", "--quick", "--output", str(output), "--note", "smoke test")
     assert completed.returncode == 0, completed.stderr
     assert "logits agree" in completed.stdout  # the table
     record = json.loads(output.read_text())
     assert record["quick"] is True and record["batch_size"] == 1 and record["num_classes"] == 11
     assert record["repeats"] == 2 and record["note"] == "smoke test"
-    assert {"date_utc", "cpu", "cpu_flags", "physical_cores", "torch_threads", "load_average_start",
-            "load_average_end", "wall_seconds", "python", "numpy", "torch", "tensorflow", "keras", "git_commit",
-            "git_dirty", "command"} <= set(record["provenance"])
+    assert PROVENANCE_KEYS <= set(record["provenance"])
     sizes = {f"{height}x{width}" for height, width in record["image_sizes"]}
     assert sizes == {"32x32"}
     assert list(record["models"]) == list(MODEL_NAMES)  # every model of the book, in the registry's order
@@ -188,10 +181,41 @@ def test_inference_benchmark_quick_run_writes_a_consistent_record(tmp_path):
 
 def test_inference_benchmark_refuses_bad_arguments_before_any_work(tmp_path):
     output = tmp_path / "inference.json"
-    completed = run_inference_benchmark("--quick", "--models", "segnett", "--output", str(output))
+    completed = run_benchmark("inference", "--quick", "--models", "segnett", "--output", str(output))
     assert completed.returncode == 2
     assert "unknown model(s) segnett" in completed.stderr
-    completed = run_inference_benchmark("--repeats", "0", "--output", str(output))
+    completed = run_benchmark("inference", "--repeats", "0", "--output", str(output))
     assert completed.returncode == 2
     assert "--repeats must be at least 1, got 0" in completed.stderr
     assert not output.exists()
+
+
+def test_provenance_records_the_machine_the_code_and_the_command():
+    import time
+
+    import numpy  # noqa: F401  (provenance reads the versions of the libraries already imported)
+    import tensorflow  # noqa: F401
+    import torch  # noqa: F401
+
+    provenance = load_benchmark_module("provenance")
+    record = provenance.provenance(started=time.perf_counter() - 2.0, load_before=[1.0, 1.0, 1.0],
+                                   argv=["--quick", "--note", "x"])
+    assert PROVENANCE_KEYS <= set(record)
+    assert record["wall_seconds"] >= 2.0 and record["load_average_start"] == [1.0, 1.0, 1.0]
+    assert record["command"].endswith("--quick --note x")
+    assert len(record["git_commit"]) == 40 and isinstance(record["git_dirty"], bool)  # the test runs in a checkout
+    assert record["physical_cores"] >= 1
+    json.dumps(record, allow_nan=False)  # JSON-ready as it is
+
+
+def test_benchmark_records_are_strict_json_written_atomically(tmp_path):
+    provenance = load_benchmark_module("provenance")
+    assert provenance.json_safe({"a": [1.0, math.nan, (math.inf, 2)], "b": -math.inf, "c": "x"}) == {
+        "a": [1.0, None, [None, 2]], "b": None, "c": "x"}
+    path = tmp_path / "deep" / "record.json"
+    provenance.write_record({"ratio": 1.5}, path)
+    assert json.loads(path.read_text()) == {"ratio": 1.5}
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        provenance.write_record({"ratio": math.nan}, path)  # a NaN must go through json_safe first
+    assert json.loads(path.read_text()) == {"ratio": 1.5}  # the old file survives a failed write
+    assert [entry.name for entry in path.parent.iterdir()] == ["record.json"]  # no temporary left behind
