@@ -666,10 +666,9 @@ def train(config: TrainingConfig) -> dict[str, Any]:
         },
     }
     path = results.write_result(plan.result_path, record)
-    save_history_figure(history, path.with_suffix(".png"))
-    save_prediction_figure(figure_images, figure_masks, figure_predictions,
-                           path.with_name(f"{path.stem}-predictions.png"), data=plan.data, split=split_name,
-                           title=plan.name)
+    save_history_figure(history, results.history_figure_path(path))
+    save_prediction_figure(figure_images, figure_masks, figure_predictions, results.prediction_figure_path(path),
+                           data=plan.data, split=split_name, title=plan.name)
     return {**record, "result_path": str(path)}
 
 

@@ -65,6 +65,43 @@ def result_path(
     return Path(output_dir) / data / f"{name or f'{model}-{framework}-{profile}'}.json"
 
 
+def _result_json(result: Mapping[str, Any] | str | os.PathLike[str]) -> Path:
+    path = result.get("path") if isinstance(result, Mapping) else result
+    if path is None:
+        raise ValueError("The record has no 'path'; pass one returned by read_result or load_results.")
+    path = Path(path)
+    if path.suffix != ".json":
+        raise ValueError(f"{path} is not a result file (.json); pass the record or its result_path.")
+    return path
+
+
+def history_figure_path(result: Mapping[str, Any] | str | os.PathLike[str]) -> Path:
+    """Where the runner draws a run's training curves: ``<result stem>.png`` beside the result file.
+
+    Args:
+        result: a record from ``read_result``/``load_results`` or the path of its ``.json`` file.
+
+    Raises:
+        ValueError: the record has no ``"path"`` or the path does not end in ``.json``.
+    """
+    return _result_json(result).with_suffix(".png")
+
+
+def prediction_figure_path(result: Mapping[str, Any] | str | os.PathLike[str]) -> Path:
+    """Where the runner draws a run's predictions: ``<result stem>-predictions.png`` beside the result file.
+
+    The file may be missing for runs made before the runner drew it; check ``is_file()`` before showing it.
+
+    Args:
+        result: a record from ``read_result``/``load_results`` or the path of its ``.json`` file.
+
+    Raises:
+        ValueError: the record has no ``"path"`` or the path does not end in ``.json``.
+    """
+    path = _result_json(result)
+    return path.with_name(f"{path.stem}-predictions.png")
+
+
 def summarise_scores(evaluation: Mapping[str, Any]) -> dict[str, Any]:
     """Keeps the small part of an ``evaluate`` result: the headline scores, per-class IoU and accuracy (lists).
 

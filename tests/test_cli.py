@@ -42,9 +42,10 @@ def test_train_then_evaluate_writes_result_and_figure(tmp_path, framework, capsy
     assert main(["train", "--framework", framework, "--epochs", "1", *TINY_RUN, *_folders(tmp_path)]) == 0
     path = tmp_path / "results" / "synthetic" / "tiny.json"
     record = results.read_result(path)
-    assert path.with_suffix(".png").stat().st_size > 0
+    assert results.history_figure_path(path).stat().st_size > 0
     # A figure of test images (the split the paper reports): image | ground truth | prediction.
-    assert path.with_name("tiny-predictions.png").stat().st_size > 5000
+    assert results.prediction_figure_path(record) == path.with_name("tiny-predictions.png")
+    assert results.prediction_figure_path(record).stat().st_size > 5000
     assert list(record["splits"]) == ["test", "val"]
     assert set(record["splits"]["val"]) == set(results.SUMMARY_KEYS)
     assert len(record["splits"]["val"]["per_class_iou"]) == record["num_classes"] == len(record["class_names"])

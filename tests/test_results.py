@@ -206,3 +206,32 @@ def test_result_path_takes_a_run_name(tmp_path):
 def test_cpu_model_is_a_name():
     name = results.cpu_model()
     assert isinstance(name, str) and name and "\n" not in name
+
+
+def test_figure_paths_sit_beside_the_result_file(tmp_path):
+    path = results.result_path(tmp_path, "camvid", "fcn8s", "pytorch", "standard")
+    results.write_result(path, _record())
+    record = results.read_result(path)
+    for result in (record, path, str(path)):
+        assert results.history_figure_path(result) == tmp_path / "camvid" / "fcn8s-pytorch-standard.png"
+        assert results.prediction_figure_path(result) == (
+            tmp_path / "camvid" / "fcn8s-pytorch-standard-predictions.png")
+
+
+def test_figure_paths_refuse_what_is_not_a_result_file(tmp_path):
+    with pytest.raises(ValueError, match="no 'path'"):
+        results.prediction_figure_path(_record())
+    with pytest.raises(ValueError, match="curves.png is not a result file"):
+        results.history_figure_path(tmp_path / "curves.png")
+
+
+@pytest.mark.parametrize("data", ["camvid", "pets"])
+def test_every_committed_figure_belongs_to_a_committed_result(data):
+    records = results.load_results(data)
+    expected = {results.history_figure_path(record) for record in records}
+    expected |= {results.prediction_figure_path(record) for record in records}
+    figures = set((results.DEFAULT_RESULTS_DIR / data).glob("*.png"))
+    assert figures and figures <= expected
+    # Every standard or full run has its curves; prediction figures came later (older runs lack them).
+    assert all(results.history_figure_path(record) in figures for record in records
+               if record["profile"] in ("standard", "full"))

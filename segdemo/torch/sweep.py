@@ -381,8 +381,7 @@ class Sweep:
             jobs[split] = _boundary_chunks(pool, masks, scored["predictions"], self.num_classes)
             if split == "test":
                 save_prediction_figure(self.host["test"][0], masks, scored["predictions"],
-                                       self.result_path(model.name).with_name(
-                                           f"{model.name}-pytorch-{self.profile_name}-predictions.png"),
+                                       results.prediction_figure_path(self.result_path(model.name)),
                                        data="camvid", split="test", title=model.name)
         images_per_second = run.steps * self.config.batch_size / max(sum(run.history["epoch_seconds"]), 1e-9)
         record = {
@@ -432,7 +431,7 @@ class Sweep:
         self.records[model.name] = record
         self.pending.append((model.name, jobs))
         results.write_result(self.result_path(model.name), record)
-        save_history_figure(run.history, self.result_path(model.name).with_suffix(".png"))
+        save_history_figure(run.history, results.history_figure_path(self.result_path(model.name)))
         self._save_checkpoint(model.name, network, run.history)
         test = splits["test"]
         self.clock.log(f"{model.name}: test G {100 * test['global_accuracy']:.1f} C {100 * test['class_accuracy']:.1f} "

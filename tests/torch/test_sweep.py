@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from segdemo import experiment
+from segdemo import experiment, results
 from segdemo.__main__ import main
 from segdemo.data.pack import pack_camvid
 from segdemo.torch import sweep
@@ -43,7 +43,8 @@ def test_cpu_dry_run_of_every_model(tiny_pack, tmp_path, capsys, monkeypatch):
         assert record["splits"]["test"]["boundary_f1"] is not None
         assert record["provenance"]["data_source"]["labels"].startswith("bit-identical")
         assert len(record["history"]["train_loss"]) == 1
-        assert (output / "camvid" / f"{name}-pytorch-dryrun-predictions.png").stat().st_size > 1000
+        figure = results.prediction_figure_path(output / "camvid" / f"{name}-pytorch-dryrun.json")
+        assert figure.name == f"{name}-pytorch-dryrun-predictions.png" and figure.stat().st_size > 1000
         assert name in table
     benchmark = json.loads((output / sweep.BENCHMARK_FILE).read_text())
     assert set(benchmark["models"]) == set(names)
